@@ -1,0 +1,344 @@
+"""Stage 3: pure cost functions over shapes, and the network cost with its memory schedule.
+
+``COST_FUNCTIONS`` is the one read-only table from layer type to cost
+function. A cost function takes a layer, its input shapes and its output
+shape (batch excluded) and returns a :class:`Cost` per sample. Every formula
+here is written out in docs/conventions.md and checked by tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from .layers import (
+    ACTIVATIONS,
+    Activation,
+    AdaptivePool,
+    Add,
+    BatchNorm,
+    Concat,
+    Conv,
+    ConvTranspose,
+    Dropout,
+    Flatten,
+    Identity,
+    Linear,
+    Pool,
+    Shape,
+    Softmax,
+    Upsample,
+    aliases_input,
+    numel,
+)
+from .network import INPUT, Network
+from .units import FLOPS_PER_MAC, dtype_bytes
+
+__all__ = [
+    "COST_FUNCTIONS",
+    "FLOP_CATEGORIES",
+    "Cost",
+    "LayerCost",
+    "NetworkCost",
+    "Totals",
+    "adaptive_window_total",
+    "analyze",
+    "peak_activation_elements",
+]
+
+#: Every FLOP belongs to exactly one of these categories (the itemisation of ``flops``).
+FLOP_CATEGORIES = ("mac", "bias", "batch_norm", "activation", "pooling", "add", "upsample", "softmax")
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Per-sample cost of one layer: MACs, FLOPs by category, trainable params, buffers."""
+
+    macs: int = 0
+    flops_by_category: tuple[tuple[str, int], ...] = ()
+    params: int = 0
+    buffers: int = 0
+
+    @classmethod
+    def of(cls, macs: int = 0, params: int = 0, buffers: int = 0, **flops: int) -> Cost:
+        terms = (("mac", FLOPS_PER_MAC * macs),) if macs else ()
+        terms += tuple((category, count) for category, count in flops.items() if count)
+        return cls(macs=macs, flops_by_category=terms, params=params, buffers=buffers)
+
+    @property
+    def flops(self) -> int:
+        return sum(count for _, count in self.flops_by_category)
+
+
+CostFunction = Callable[[Any, tuple[Shape, ...], Shape], Cost]
+
+
+def conv_cost(layer: Conv, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # MACs = output elements x (C_in / groups) x kernel volume; bias adds one FLOP per output element.
+    macs = numel(output) * (layer.in_channels // layer.groups) * math.prod(layer.kernel)
+    bias = layer.out_channels if layer.bias else 0
+    return Cost.of(macs=macs, params=layer.weight_count + bias, bias=numel(output) if layer.bias else 0)
+
+
+def conv_transpose_cost(layer: ConvTranspose, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # Every input element is scattered through C_out/groups filters of kernel volume.
+    macs = numel(inputs[0]) * (layer.out_channels // layer.groups) * math.prod(layer.kernel)
+    bias = layer.out_channels if layer.bias else 0
+    return Cost.of(macs=macs, params=layer.weight_count + bias, bias=numel(output) if layer.bias else 0)
+
+
+def linear_cost(layer: Linear, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    rows = numel(output) // layer.out_features
+    bias = layer.out_features if layer.bias else 0
+    return Cost.of(macs=rows * layer.in_features * layer.out_features,
+                   params=layer.in_features * layer.out_features + bias,
+                   bias=numel(output) if layer.bias else 0)
+
+
+def batch_norm_cost(layer: BatchNorm, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # Inference: y = x * scale + shift with scale/shift folded from the statistics: 2 FLOPs per element.
+    return Cost.of(params=2 * layer.num_features if layer.affine else 0,
+                   buffers=2 * layer.num_features if layer.track_running_stats else 0,
+                   batch_norm=2 * numel(output))
+
+
+def activation_cost(layer: Activation, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    return Cost.of(activation=ACTIVATIONS[layer.function] * numel(output))
+
+
+def pool_cost(layer: Pool, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # Every output element reads a full kernel window (padding included):
+    # max: k - 1 comparisons; avg: k - 1 adds + 1 divide.
+    window = math.prod(layer.kernel)
+    per_output = window - 1 if layer.op == "max" else window
+    return Cost.of(pooling=per_output * numel(output))
+
+
+def adaptive_window_total(length: int, out: int) -> int:
+    """Sum of PyTorch's adaptive window lengths along one axis:
+    window i spans floor(i*L/out) .. ceil((i+1)*L/out)."""
+    return sum(-(-((i + 1) * length) // out) - (i * length) // out for i in range(out))
+
+
+def adaptive_pool_cost(layer: AdaptivePool, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    shape = inputs[0]
+    reads = shape[0] * math.prod(
+        adaptive_window_total(length, out) for length, out in zip(shape[1:], layer.output_size)
+    )
+    # avg: (window - 1) adds + 1 divide = window per output; max: window - 1 comparisons per output.
+    return Cost.of(pooling=reads if layer.op == "avg" else reads - numel(output))
+
+
+def softmax_cost(layer: Softmax, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # Per row of n values: n exponentials, n - 1 adds, n divides = 3n - 1.
+    n = output[layer.axis(output)]
+    rows = numel(output) // n
+    return Cost.of(softmax=rows * (3 * n - 1))
+
+
+def upsample_cost(layer: Upsample, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # nearest copies; d-linear interpolation weighs 2^d neighbours: 2^d multiplies + 2^d - 1 adds.
+    d = Upsample.MODES[layer.mode]
+    per_output = 0 if d is None else 2 ** (d + 1) - 1
+    return Cost.of(upsample=per_output * numel(output))
+
+
+def add_cost(layer: Add, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    return Cost.of(add=(len(inputs) - 1) * numel(output))
+
+
+def free_cost(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    """Layers that do no arithmetic: flatten and identity (views), dropout at inference, concat (a copy)."""
+    return Cost()
+
+
+#: Layer type -> cost function. Read-only; a test checks every layer type is here.
+COST_FUNCTIONS: Mapping[type, CostFunction] = MappingProxyType(
+    {
+        Conv: conv_cost,
+        ConvTranspose: conv_transpose_cost,
+        Linear: linear_cost,
+        BatchNorm: batch_norm_cost,
+        Activation: activation_cost,
+        Pool: pool_cost,
+        AdaptivePool: adaptive_pool_cost,
+        Softmax: softmax_cost,
+        Upsample: upsample_cost,
+        Add: add_cost,
+        Concat: free_cost,
+        Flatten: free_cost,
+        Dropout: free_cost,
+        Identity: free_cost,
+    }
+)
+
+
+# --------------------------------------------------------------------------- network
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    """One row of a report. Counts include the batch; bytes use the report's dtype."""
+
+    name: str
+    kind: str
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    macs: int
+    flops: int
+    flops_by_category: tuple[tuple[str, int], ...]
+    params: int
+    buffers: int
+    weight_bytes: int
+    activation_bytes: int
+    line: int = 0
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    macs: int
+    flops: int
+    flops_by_category: tuple[tuple[str, int], ...]
+    params: int
+    buffers: int
+    weight_bytes: int
+    buffer_bytes: int
+    input_bytes: int
+    activation_bytes: int
+    peak_activation_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCost:
+    """The cost report of a network: rows in execution order plus totals."""
+
+    name: str
+    source: str
+    input_shape: Shape
+    batch: int
+    dtype: str
+    layers: tuple[LayerCost, ...]
+    totals: Totals
+    blocks: tuple[tuple[str, str], ...] = ()  # (block name, kind) for grouped views
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape if self.layers else self.input_shape
+
+
+def layer_cost(layer: Any, inputs: tuple[Shape, ...], output: Shape,
+               table: Mapping[type, CostFunction] = COST_FUNCTIONS) -> Cost:
+    """Per-sample cost of one layer; an unknown layer type is an error, never zero."""
+    try:
+        function = table[type(layer)]
+    except KeyError:
+        raise TypeError(f"no cost function for layer type {type(layer).__name__}") from None
+    return function(layer, inputs, output)
+
+
+def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
+            table: Mapping[type, CostFunction] = COST_FUNCTIONS) -> NetworkCost:
+    """Cost every node of a network and total them; exact integers throughout."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    size = dtype_bytes(dtype)
+    rows: list[LayerCost] = []
+    by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
+    macs = flops = params = buffers = activation = 0
+    for node in network.nodes:
+        cost = layer_cost(node.layer, node.input_shapes, node.output_shape, table)
+        terms = tuple((category, count * batch) for category, count in cost.flops_by_category)
+        for category, count in terms:
+            by_category[category] += count
+        row = LayerCost(
+            name=node.name,
+            kind=node.layer.kind,
+            input_shapes=node.input_shapes,
+            output_shape=node.output_shape,
+            macs=cost.macs * batch,
+            flops=cost.flops * batch,
+            flops_by_category=terms,
+            params=cost.params,
+            buffers=cost.buffers,
+            weight_bytes=cost.params * size,
+            activation_bytes=numel(node.output_shape) * batch * size,
+            line=node.where.line,
+        )
+        rows.append(row)
+        macs += row.macs
+        flops += row.flops
+        params += row.params
+        buffers += row.buffers
+        activation += row.activation_bytes
+    totals = Totals(
+        macs=macs,
+        flops=flops,
+        flops_by_category=tuple(by_category.items()),
+        params=params,
+        buffers=buffers,
+        weight_bytes=params * size,
+        buffer_bytes=buffers * size,
+        input_bytes=numel(network.input_shape) * batch * size,
+        activation_bytes=activation,
+        peak_activation_bytes=peak_activation_elements(network) * batch * size,
+    )
+    return NetworkCost(name=network.name, source=network.source, input_shape=network.input_shape, batch=batch,
+                       dtype=dtype, layers=tuple(rows), totals=totals,
+                       blocks=tuple((block.name, block.kind) for block in network.blocks))
+
+
+def peak_activation_elements(network: Network) -> int:
+    """Most activation elements alive at once (per sample) under the inference schedule.
+
+    Nodes run in order. A tensor is allocated when its node runs and freed after
+    the last node that reads it has run; the network input is alive from the
+    start, the network output until the end. While a node runs its inputs and
+    its output are all alive. Views (flatten, dropout, identity, in-place
+    activations) share their input's storage instead of allocating.
+    """
+    nodes = network.nodes
+    count = len(nodes)
+    # storage[i]: which allocation node i's output lives in (INPUT for the network input).
+    storage: list[int] = []
+    for node in nodes:
+        storage.append(storage_of(storage, node.inputs[0]) if aliases_input(node.layer) else node.index)
+    size = {INPUT: numel(network.input_shape)}
+    last_use = {INPUT: -1}
+    for node in nodes:
+        if storage[node.index] == node.index:
+            size[node.index] = numel(node.output_shape)
+            last_use[node.index] = node.index
+        for ref in node.inputs:
+            owner = storage_of(storage, ref)
+            last_use[owner] = max(last_use[owner], node.index)
+        if aliases_input(node.layer):
+            owner = storage[node.index]
+            last_use[owner] = max(last_use[owner], node.index)
+    if count:
+        last_use[storage[count - 1]] = count  # the result is kept
+    else:
+        last_use[INPUT] = 0
+    frees: list[list[int]] = [[] for _ in range(count + 1)]
+    for owner, step in last_use.items():
+        if 0 <= step <= count:
+            frees[step].append(owner)
+    alive = size[INPUT]
+    peak = alive
+    for node in nodes:
+        if storage[node.index] == node.index:
+            alive += size[node.index]
+        peak = max(peak, alive)
+        for owner in frees[node.index]:
+            alive -= size[owner]
+    return peak
+
+
+def storage_of(storage: list[int], ref: int) -> int:
+    return INPUT if ref == INPUT else storage[ref]
