@@ -1,6 +1,7 @@
-"""The command line: arguments -> spec -> network -> costs -> rendering.
+"""Shared pieces of the command line: the app, exit codes, option declarations,
+turning arguments into a network, and writing output.
 
-The only module that prints, exits or touches typer. Exit codes:
+Only ``convcost.cli`` prints, exits or touches typer. Exit codes:
 0 success, 1 a check or budget failed, 2 an invalid spec or usage error.
 """
 
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn, Optional
 
 import typer
 
-from .errors import ConvcostError, Location, SpecError, UsageError
+from ..errors import ConvcostError, Location, SpecError, UsageError
 
-__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "app", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "app", "emit", "fail", "network_from_args", "analyze_network"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -38,14 +40,29 @@ def fail(error: ConvcostError | str, code: int = EXIT_INVALID) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _console() -> Any:
+def console() -> Any:
     from rich.console import Console
 
     return Console()
 
 
-def _emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+def emit(fmt: str, render: Callable[[str], Any]) -> None:
+    """Write one result in format ``fmt``. ``render(fmt)`` returns a JSON-ready
+    object for ``json``, a string for text formats, or a Rich renderable for ``table``."""
+    result = render(fmt)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    elif isinstance(result, str):
+        sys.stdout.write(result if result.endswith("\n") else result + "\n")
+    else:
+        console().print(result)
+
+
+def output_format(as_json: bool, fmt: str | None = None) -> str:
+    """``--json`` is shorthand for ``--format json``."""
+    if as_json and fmt not in (None, "json"):
+        raise UsageError(f"--json conflicts with --format {fmt}")
+    return "json" if as_json else (fmt or "table")
 
 
 # --------------------------------------------------------------------------- shared options
@@ -63,12 +80,12 @@ def _axis_value(text: Optional[str], flag: str) -> Any:
     return text
 
 
-def _network_from_args(spec: Optional[str], input_shape: Optional[str], kind: str, out: Optional[int],
+def network_from_args(spec: Optional[str], input_shape: Optional[str], kind: str, out: Optional[int],
                        kernel: Optional[str], stride: Optional[str], padding: Optional[str],
                        dilation: Optional[str], groups: Optional[int], bias: Optional[bool],
                        output_padding: Optional[str]) -> Any:
-    from .network import build_network
-    from .spec import Spec, load_spec, parse_shape
+    from ..network import build_network
+    from ..spec import Spec, load_spec, parse_shape
 
     layer_flags = {"--out": out, "--kernel": kernel, "--stride": stride, "--padding": padding,
                    "--dilation": dilation, "--groups": groups, "--bias": bias, "--output-padding": output_padding}
@@ -94,9 +111,9 @@ def _network_from_args(spec: Optional[str], input_shape: Optional[str], kind: st
     return build_network(Spec.single_layer(shape, kind, options))
 
 
-def _analyze_network(network: Any, batch: int, dtype: str) -> Any:
-    from .costs import analyze
-    from .units import DTYPE_BYTES
+def analyze_network(network: Any, batch: int, dtype: str) -> Any:
+    from ..costs import analyze
+    from ..units import DTYPE_BYTES
 
     if dtype not in DTYPE_BYTES:
         raise UsageError(f"--dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
@@ -131,49 +148,8 @@ JsonOpt = typer.Option(False, "--json", help="Print one JSON document (exact int
 ExactOpt = typer.Option(False, "--exact", help="Exact integers instead of K/M/G units in the table.")
 
 
+
+
 @app.callback()
 def _root() -> None:
     """Exact MACs, FLOPs, parameters and memory of convolution layers and network drafts."""
-
-
-@app.command()
-def analyze(
-    spec: Optional[str] = SpecArg,
-    input_shape: Optional[str] = InputOpt,
-    kind: str = KindOpt,
-    out: Optional[int] = OutOpt,
-    kernel: Optional[str] = KernelOpt,
-    stride: Optional[str] = StrideOpt,
-    padding: Optional[str] = PaddingOpt,
-    dilation: Optional[str] = DilationOpt,
-    groups: Optional[int] = GroupsOpt,
-    bias: Optional[bool] = BiasOpt,
-    output_padding: Optional[str] = OutputPaddingOpt,
-    dtype: str = DtypeOpt,
-    batch: int = BatchOpt,
-    as_json: bool = JsonOpt,
-    exact: bool = ExactOpt,
-) -> None:
-    """Cost of a spec (or of one layer given by flags): a row per layer and totals.
-
-    Example: convcost analyze --input 192x28x28 --out 32 --kernel 5 --padding same
-    """
-    try:
-        network = _network_from_args(spec, input_shape, kind, out, kernel, stride, padding, dilation, groups,
-                                     bias, output_padding)
-        report = _analyze_network(network, batch, dtype)
-    except ConvcostError as error:
-        fail(error)
-    if as_json:
-        from .render_json import report_dict
-
-        _emit_json(report_dict(report))
-        return
-    from .render_table import report_table
-
-    _console().print(report_table(report, exact=exact))
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()

@@ -1,0 +1,18 @@
+"""The command line: arguments -> spec -> network -> costs -> rendering.
+
+One module per command; each registers itself on the shared typer ``app``.
+Only this package prints, exits or touches typer. Exit codes: 0 success,
+1 a check or budget failed, 2 an invalid spec or usage error.
+"""
+
+from __future__ import annotations
+
+from . import analyze as _analyze  # noqa: F401  (registers the command)
+from .common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, app
+
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,53 @@
+"""``convcost analyze``: the cost of a spec or of one layer given by flags."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..errors import ConvcostError
+from .common import (
+    BatchOpt, BiasOpt, DilationOpt, DtypeOpt, ExactOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt, KindOpt, OutOpt,
+    OutputPaddingOpt, PaddingOpt, SpecArg, StrideOpt, analyze_network, app, emit, fail, network_from_args,
+    output_format,
+)
+
+@app.command()
+def analyze(
+    spec: Optional[str] = SpecArg,
+    input_shape: Optional[str] = InputOpt,
+    kind: str = KindOpt,
+    out: Optional[int] = OutOpt,
+    kernel: Optional[str] = KernelOpt,
+    stride: Optional[str] = StrideOpt,
+    padding: Optional[str] = PaddingOpt,
+    dilation: Optional[str] = DilationOpt,
+    groups: Optional[int] = GroupsOpt,
+    bias: Optional[bool] = BiasOpt,
+    output_padding: Optional[str] = OutputPaddingOpt,
+    dtype: str = DtypeOpt,
+    batch: int = BatchOpt,
+    as_json: bool = JsonOpt,
+    exact: bool = ExactOpt,
+) -> None:
+    """Cost of a spec (or of one layer given by flags): a row per layer and totals.
+
+    Example: convcost analyze --input 192x28x28 --out 32 --kernel 5 --padding same
+    """
+    try:
+        fmt = output_format(as_json)
+        network = network_from_args(spec, input_shape, kind, out, kernel, stride, padding, dilation, groups,
+                                     bias, output_padding)
+        report = analyze_network(network, batch, dtype)
+    except ConvcostError as error:
+        fail(error)
+    emit(fmt, lambda chosen: render_report(report, chosen, exact=exact))
+
+
+def render_report(report: Any, fmt: str, *, exact: bool = False) -> Any:
+    if fmt == "json":
+        from ..render_json import report_dict
+
+        return report_dict(report)
+    from ..render_table import report_table
+
+    return report_table(report, exact=exact)
