@@ -170,10 +170,12 @@ class _Options:
         value = self.value(key, default)
         if isinstance(value, str) and re.fullmatch(r"\s*\d+(\s*[xX]\s*\d+)*\s*", value):
             value = [int(part) for part in re.split(r"[xX]", value)]
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):
             items = [_resolve(item, self.scope, self.raw.at(key), self.name) for item in value]
         else:
             items = [value] * dims
+        if len(items) == 1 and dims > 1:
+            items = items * dims
         if len(items) != dims:
             raise self.error(f"'{key}' needs 1 or {dims} values for a {dims}-D input, got {len(items)}", key)
         for item in items:
@@ -281,6 +283,8 @@ def _evaluate(expr: str, scope: _Scope, where: Location, name: str) -> int:
 # --------------------------------------------------------------------------- leaf kinds
 
 _COMMON = ("name", "repeat")
+#: Template parameter names that are not free: in_channels is bound to the input's channel count.
+_RESERVED = ("name", "repeat", "in_channels")
 
 
 def _dims_for(shape: Shape, dims: int | None, kind: str) -> int:
@@ -547,9 +551,12 @@ class _Builder:
             return self.add(name, lambda: LAYER_KINDS[kind](options, self.shape(x)), (x,), where)
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
-        inner = scope.child(name)
         if kind in self.templates:
             return self.template(kind, raw, where, x, scope, name)
+        return self.structure(kind, raw, where, x, scope, name)
+
+    def structure(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
+        inner = scope.child(name)
         options = _Options(kind, raw, where, name, scope)
         if kind == "sequence":
             options.check_keys((*_COMMON, "layers"))
@@ -596,7 +603,14 @@ class _Builder:
                 if default is _MISSING:
                     raise SpecError(f"block '{kind}' needs parameter '{param}'", where, name)
                 bound[param] = default
+        bound.setdefault("in_channels", self.shape(x)[0])
         inner = _Scope(name, MappingProxyType(bound), (*scope.stack, kind))
+        if len(layers) == 1:
+            # A template that is one unnamed structure is that structure: no extra name level
+            # (inception_3a.branch1.conv_1, not inception_3a.concat_1.branch1.conv_1).
+            only_kind, only_raw = _split_entry(layers[0], layers.at(0), inner)
+            if only_kind in STRUCTURE_KINDS and "name" not in only_raw and "repeat" not in only_raw:
+                return self.structure(only_kind, only_raw, layers.at(0), x, inner, name)
         return self.sequence(layers, x, inner, template_where)
 
 
@@ -655,9 +669,9 @@ def _templates(spec: Spec) -> dict[str, tuple[dict[str, Any], LocatedList, Locat
             raise SpecError(f"'params' of block '{name}' must be a list of names or a mapping of defaults",
                             body.at("params"))
         for param in params:
-            if not isinstance(param, str) or not re.fullmatch(r"[A-Za-z_]\w*", param) or param in _COMMON:
-                raise SpecError(f"block '{name}': parameter name {param!r} must be an identifier, not name/repeat",
-                                body.at("params"))
+            if not isinstance(param, str) or not re.fullmatch(r"[A-Za-z_]\w*", param) or param in _RESERVED:
+                raise SpecError(f"block '{name}': parameter name {param!r} must be an identifier other than "
+                                f"{', '.join(_RESERVED)}", body.at("params"))
         layers = body.get("layers")
         if not isinstance(layers, LocatedList) or not layers:
             raise SpecError(f"block '{name}' needs 'layers', a non-empty list", body.at("layers"))
