@@ -40,12 +40,14 @@ from .units import FLOPS_PER_MAC, dtype_bytes
 __all__ = [
     "COST_FUNCTIONS",
     "FLOP_CATEGORIES",
+    "LAYER_CATEGORIES",
     "Cost",
     "LayerCost",
     "NetworkCost",
     "Totals",
     "adaptive_window_total",
     "analyze",
+    "layer_category",
     "peak_activation_elements",
 ]
 
@@ -195,6 +197,7 @@ class LayerCost:
     weight_bytes: int
     activation_bytes: int
     line: int = 0
+    category: str = "other"
 
     @property
     def input_shape(self) -> Shape:
@@ -231,6 +234,27 @@ class NetworkCost:
     @property
     def output_shape(self) -> Shape:
         return self.layers[-1].output_shape if self.layers else self.input_shape
+
+
+#: Categories of the per-kind summary, in display order.
+LAYER_CATEGORIES = ("conv 1x1", "conv kxk", "conv depthwise", "conv grouped", "conv transposed", "linear",
+                    "batch norm", "activation", "pooling", "add", "other")
+
+_CATEGORY_OF_TYPE: Mapping[type, str] = MappingProxyType({
+    ConvTranspose: "conv transposed", Linear: "linear", BatchNorm: "batch norm", Activation: "activation",
+    Pool: "pooling", AdaptivePool: "pooling", Add: "add",
+})
+
+
+def layer_category(layer: Any) -> str:
+    """Which row of the per-kind summary a layer belongs to (1x1 vs kxk vs depthwise convolution, ...)."""
+    if isinstance(layer, Conv):
+        if layer.groups > 1 and layer.groups == layer.in_channels:
+            return "conv depthwise"
+        if layer.groups > 1:
+            return "conv grouped"
+        return "conv 1x1" if all(k == 1 for k in layer.kernel) else "conv kxk"
+    return _CATEGORY_OF_TYPE.get(type(layer), "other")
 
 
 def layer_cost(layer: Any, inputs: tuple[Shape, ...], output: Shape,
@@ -270,6 +294,7 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
             weight_bytes=cost.params * size,
             activation_bytes=numel(node.output_shape) * batch * size,
             line=node.where.line,
+            category=layer_category(node.layer),
         )
         rows.append(row)
         macs += row.macs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .costs import LayerCost, NetworkCost
+from .grouping import hierarchy, kind_summary
 
 __all__ = ["CONVENTIONS", "SCHEMA_VERSION", "layer_dict", "report_dict"]
 
@@ -26,6 +27,7 @@ def layer_dict(row: LayerCost) -> dict[str, Any]:
     return {
         "name": row.name,
         "kind": row.kind,
+        "category": row.category,
         "line": row.line,
         "input_shape": list(row.input_shape),
         "input_shapes": [list(shape) for shape in row.input_shapes],
@@ -50,6 +52,25 @@ def report_dict(report: NetworkCost) -> dict[str, Any]:
         "output_shape": list(report.output_shape),
         "conventions": CONVENTIONS,
         "layers": [layer_dict(row) for row in report.layers],
+        "blocks": [
+            {
+                "name": g.name,
+                "kind": g.kind or "block",
+                "layers": g.layers,
+                "output_shape": list(g.output_shape),
+                "macs": g.macs,
+                "flops": g.flops,
+                "params": g.params,
+                "weight_bytes": g.weight_bytes,
+                "activation_bytes": g.activation_bytes,
+            }
+            for g in (entry.group for entry in hierarchy(report))
+            if g is not None
+        ],
+        "by_kind": {
+            k.category: {"layers": k.layers, "macs": k.macs, "flops": k.flops, "params": k.params}
+            for k in kind_summary(report)
+        },
         "totals": {
             "macs": totals.macs,
             "flops": totals.flops,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..errors import ConvcostError
+from ..errors import ConvcostError, UsageError
 from .common import (
-    BatchOpt, BiasOpt, DilationOpt, DtypeOpt, ExactOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt, KindOpt, OutOpt,
+    BatchOpt, BiasOpt, DepthOpt, DilationOpt, DtypeOpt, ExactOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt, KindOpt, OutOpt,
     OutputPaddingOpt, PaddingOpt, SpecArg, StrideOpt, analyze_network, app, emit, fail, network_from_args,
     output_format,
 )
@@ -28,8 +28,9 @@ def analyze(
     batch: int = BatchOpt,
     as_json: bool = JsonOpt,
     exact: bool = ExactOpt,
+    depth: Optional[int] = DepthOpt,
 ) -> None:
-    """Cost of a spec (or of one layer given by flags): a row per layer and totals.
+    """Cost of a spec (or of one layer given by flags): a row per layer, block subtotals and totals.
 
     Example: convcost analyze --input 192x28x28 --out 32 --kernel 5 --padding same
     """
@@ -40,14 +41,16 @@ def analyze(
         report = analyze_network(network, batch, dtype)
     except ConvcostError as error:
         fail(error)
-    emit(fmt, lambda chosen: render_report(report, chosen, exact=exact))
+    if depth is not None and depth < 1:
+        fail(UsageError(f"--depth must be >= 1, got {depth}"))
+    emit(fmt, lambda chosen: render_report(report, chosen, exact=exact, depth=depth))
 
 
-def render_report(report: Any, fmt: str, *, exact: bool = False) -> Any:
+def render_report(report: Any, fmt: str, *, exact: bool = False, depth: int | None = None) -> Any:
     if fmt == "json":
         from ..render_json import report_dict
 
         return report_dict(report)
-    from ..render_table import report_table
+    from ..render_table import report_renderable
 
-    return report_table(report, exact=exact)
+    return report_renderable(report, exact=exact, depth=depth)

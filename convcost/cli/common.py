@@ -145,6 +145,8 @@ OutputPaddingOpt = typer.Option(None, "--output-padding", help="Transposed conv 
 DtypeOpt = typer.Option("float32", "--dtype", help="float32 | float16 | bfloat16 | int8 (for byte counts).")
 BatchOpt = typer.Option(1, "--batch", "-b", help="Batch size (MACs, FLOPs and activations scale with it).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document (exact integers) and nothing else.")
+DepthOpt = typer.Option(None, "--depth", "-d", help="Collapse blocks below this nesting level (1 = top level).",
+                        show_default=False)
 ExactOpt = typer.Option(False, "--exact", help="Exact integers instead of K/M/G units in the table.")
 
 

@@ -1,0 +1,120 @@
+"""Stage 4: views over a report's rows: the block hierarchy with subtotals, and the per-kind summary.
+
+Pure functions over :class:`NetworkCost`; renderers turn their results into
+tables. A layer's place in the hierarchy is its dotted name:
+``inception_3a.branch2.conv_1`` sits in ``inception_3a`` then ``branch2``.
+Members of a block are contiguous in execution order, so one pass suffices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .costs import LAYER_CATEGORIES, LayerCost, NetworkCost
+from .layers import Shape
+
+__all__ = ["Group", "Row", "KindTotal", "hierarchy", "kind_summary"]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Subtotals of the layers whose names start with ``name + '.'``."""
+
+    name: str
+    kind: str
+    level: int
+    layers: int
+    output_shape: Shape
+    macs: int
+    flops: int
+    params: int
+    weight_bytes: int
+    activation_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a hierarchical view: a group (with subtotals) or a layer, at an indent level."""
+
+    level: int
+    label: str
+    group: Group | None = None
+    layer: LayerCost | None = None
+
+
+def hierarchy(report: NetworkCost, depth: int | None = None) -> tuple[Row, ...]:
+    """Rows in execution order with a group row before each block's layers.
+
+    ``depth`` (like torchinfo's) keeps levels ``0 .. depth-1``: a block at
+    level ``depth - 1`` is shown as one collapsed row with its subtotals.
+    """
+    kinds = dict(report.blocks)
+    layers = report.layers
+    # First pass: every prefix group's span [start, end) in row order.
+    spans: dict[str, list[int]] = {}
+    order: list[str] = []
+    for index, row in enumerate(layers):
+        parts = row.name.split(".")
+        for level in range(1, len(parts)):
+            prefix = ".".join(parts[:level])
+            span = spans.get(prefix)
+            if span is None:
+                spans[prefix] = [index, index + 1]
+                order.append(prefix)
+            else:
+                span[1] = index + 1
+    groups = {prefix: _subtotal(prefix, kinds.get(prefix, ""), layers[start:end])
+              for prefix, (start, end) in spans.items()}
+    rows: list[Row] = []
+    opened: list[str] = []
+    for row in layers:
+        parts = row.name.split(".")
+        # Close groups this row is not in; open the ones it enters.
+        while opened and not row.name.startswith(opened[-1] + "."):
+            opened.pop()
+        for level in range(len(opened), len(parts) - 1):
+            prefix = ".".join(parts[: level + 1])
+            if depth is not None and level >= depth:
+                break
+            opened.append(prefix)
+            rows.append(Row(level, parts[level], group=groups[prefix]))
+        level = len(parts) - 1
+        if depth is None or level < depth:
+            rows.append(Row(level, parts[-1], layer=row))
+    return tuple(rows)
+
+
+def _subtotal(name: str, kind: str, rows: tuple[LayerCost, ...]) -> Group:
+    return Group(
+        name=name,
+        kind=kind,
+        level=name.count("."),
+        layers=len(rows),
+        output_shape=rows[-1].output_shape,
+        macs=sum(r.macs for r in rows),
+        flops=sum(r.flops for r in rows),
+        params=sum(r.params for r in rows),
+        weight_bytes=sum(r.weight_bytes for r in rows),
+        activation_bytes=sum(r.activation_bytes for r in rows),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KindTotal:
+    category: str
+    layers: int
+    macs: int
+    flops: int
+    params: int
+
+
+def kind_summary(report: NetworkCost) -> tuple[KindTotal, ...]:
+    """Totals per layer category (1x1 conv, kxk conv, depthwise, linear, ...), categories with layers only."""
+    acc: dict[str, list[int]] = {category: [0, 0, 0, 0] for category in LAYER_CATEGORIES}
+    for row in report.layers:
+        entry = acc[row.category]
+        entry[0] += 1
+        entry[1] += row.macs
+        entry[2] += row.flops
+        entry[3] += row.params
+    return tuple(KindTotal(category, *values) for category, values in acc.items() if values[0])
