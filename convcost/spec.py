@@ -139,76 +139,160 @@ def load_spec(path: str) -> Spec:
 
 
 def _compose(text: str, source: str) -> Any:
+    """Stream libyaml's parse events into located values.
+
+    No node graph is composed: nesting is checked as it opens (libyaml's own
+    composer recurses in C and can overflow the stack on deep input), an alias
+    reuses the value its anchor built, and the size the document would expand
+    to is counted, so an alias bomb is refused after reading a few events.
+    """
     import yaml
 
+    builder = _TreeBuilder(source)
     try:
-        node = yaml.compose(text, Loader=_yaml_loader())
+        for event in yaml.parse(text, Loader=_yaml_loader()):
+            builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
         problem = exc.problem or exc.context or "malformed YAML"
+        if exc.context and exc.context_mark is not None and exc.problem_mark is not None:
+            problem = f"{problem} ({exc.context} that starts at line {exc.context_mark.line + 1})"
+            if "flow" in exc.context:
+                mark = exc.context_mark  # an unclosed [ or { is fixed where it opens
+        where = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
         raise SpecError(f"malformed YAML: {problem}", where) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"malformed YAML: {str(exc).splitlines()[0]}", Location(source)) from None
-    except RecursionError:
-        raise SpecError(f"YAML nested deeper than {MAX_DEPTH} levels", Location(source)) from None
-    if node is None:
+    if builder.root is _NOTHING:
         raise SpecError("spec is empty", Location(source, 1))
-    return _Converter(source).convert(node, 0)
+    return builder.root
 
 
-class _Converter:
-    """YAML node graph -> located Python values, refusing alias bombs and deep nesting."""
+_NOTHING: Any = object()
+_STANDARD_COLLECTION_TAGS = (None, "!", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+_SCALAR_TAGS = tuple(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
+
+
+@dataclass(slots=True)
+class _Frame:
+    container: Any  # LocatedDict or LocatedList being filled
+    anchor: str | None
+    start_count: int  # expanded nodes counted before this collection opened
+    height: int = 1  # levels of nesting below and including this collection
+    key: Any = _NOTHING  # a mapping's key waiting for its value
+    key_where: Location | None = None
+
+
+class _TreeBuilder:
+    """libyaml parse events -> located values, refusing alias bombs, deep nesting and unsafe tags."""
 
     def __init__(self, source: str):
         import yaml
 
-        self.source = source
-        self.visited = 0
-        self.constructor = yaml.SafeLoader("")  # only for scalar resolution
         self.yaml = yaml
+        self.source = source
+        self.resolver = yaml.SafeLoader("")  # scalar tag resolution and safe construction only
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int, int]] = {}  # anchor -> (value, expanded size, height)
+        self.count = 0  # nodes the document expands to, aliases expanded
+        self.documents = 0
+        self.root: Any = _NOTHING
 
-    def where(self, node: Any) -> Location:
-        mark = node.start_mark
-        return Location(self.source, mark.line + 1, mark.column + 1)
+    def where(self, event: Any) -> Location:
+        mark = event.start_mark
+        return Location(self.source, mark.line + 1, mark.column + 1) if mark else Location(self.source)
 
-    def convert(self, node: Any, depth: int) -> Any:
+    def counted(self, nodes: int, event: Any) -> None:
+        self.count += nodes
+        if self.count > MAX_NODES:
+            raise SpecError(f"spec expands to more than {MAX_NODES:,} YAML nodes (an alias bomb?); refused",
+                            self.where(event))
+
+    def feed(self, event: Any) -> None:
         yaml = self.yaml
-        self.visited += 1
-        if self.visited > MAX_NODES:
-            raise SpecError(
-                f"spec expands to more than {MAX_NODES:,} YAML nodes (an alias bomb?); refused",
-                self.where(node),
-            )
-        if depth > MAX_DEPTH:
-            raise SpecError(f"YAML nested deeper than {MAX_DEPTH} levels", self.where(node))
-        if isinstance(node, yaml.MappingNode):
-            result = LocatedDict(self.where(node))
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise SpecError("YAML merge keys ('<<') are not supported", self.where(key_node))
-                key = self.convert(key_node, depth + 1)
-                if isinstance(key, (dict, list)):
-                    raise SpecError("a mapping key must be a plain value", self.where(key_node))
-                if key in result:
-                    raise SpecError(f"duplicate key '{key}'", self.where(key_node))
-                result[key] = self.convert(value_node, depth + 1)
-                result.key_where[key] = self.where(key_node)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            result_list = LocatedList(self.where(node))
-            for item in node.value:
-                result_list.append(self.convert(item, depth + 1))
-                result_list.item_where.append(self.where(item))
-            return result_list
-        if node.tag == "tag:yaml.org,2002:int":
-            digits = node.value.lstrip("+-").replace("_", "")
+        if isinstance(event, yaml.ScalarEvent):
+            self.counted(1, event)
+            self.check_depth(1, event)
+            self.place(self.scalar(event), event, 1)
+        elif isinstance(event, yaml.AliasEvent):
+            if any(frame.anchor == event.anchor for frame in self.stack):
+                raise SpecError(f"alias '*{event.anchor}' refers to a node that contains it", self.where(event))
+            if event.anchor not in self.anchors:
+                raise SpecError(f"undefined alias '*{event.anchor}'", self.where(event))
+            value, size, height = self.anchors[event.anchor]
+            self.counted(size, event)
+            self.check_depth(height, event)
+            self.place(value, event, height)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if event.tag not in _STANDARD_COLLECTION_TAGS:
+                raise SpecError(f"unsupported YAML tag {event.tag!r}", self.where(event))
+            self.counted(1, event)
+            self.check_depth(1, event)
+            where = self.where(event)
+            container = LocatedDict(where) if isinstance(event, yaml.MappingStartEvent) else LocatedList(where)
+            self.stack.append(_Frame(container, event.anchor, self.count - 1))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            frame = self.stack.pop()
+            if isinstance(frame.container, LocatedDict) and frame.key is not _NOTHING:
+                raise SpecError("mapping key without a value", frame.key_where)
+            if frame.anchor is not None:
+                self.anchors[frame.anchor] = (frame.container, self.count - frame.start_count, frame.height)
+            self.place(frame.container, event, frame.height, anchored=True)
+        elif isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise SpecError("a spec file holds one YAML document; found a second", self.where(event))
+
+    def check_depth(self, height: int, event: Any) -> None:
+        # The root sits at depth 0; a value at depth d below MAX_DEPTH is fine.
+        if len(self.stack) + height - 1 > MAX_DEPTH:
+            raise SpecError(f"YAML nested deeper than {MAX_DEPTH} levels", self.where(event))
+
+    def place(self, value: Any, event: Any, height: int, anchored: bool = False) -> None:
+        if not anchored and isinstance(event, self.yaml.ScalarEvent) and event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1, 1)
+        if not self.stack:
+            self.root = value
+            return
+        frame = self.stack[-1]
+        frame.height = max(frame.height, height + 1)
+        where = value.where if isinstance(value, (LocatedDict, LocatedList)) and anchored else self.where(event)
+        container = frame.container
+        if isinstance(container, LocatedList):
+            container.append(value)
+            container.item_where.append(where)
+            return
+        if frame.key is _NOTHING:
+            if isinstance(value, (dict, list)):
+                raise SpecError("a mapping key must be a plain value", where)
+            if value in container:
+                raise SpecError(f"duplicate key '{value}'", where)
+            frame.key, frame.key_where = value, where
+            return
+        container[frame.key] = value
+        container.key_where[frame.key] = frame.key_where
+        frame.key = _NOTHING
+
+    def scalar(self, event: Any) -> Any:
+        yaml = self.yaml
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag == "tag:yaml.org,2002:merge":
+            raise SpecError("YAML merge keys ('<<') are not supported", self.where(event))
+        if tag == "tag:yaml.org,2002:int":
+            digits = event.value.lstrip("+-").replace("_", "")
             if len(digits) > MAX_INT_DIGITS:
-                raise SpecError(f"integer with more than {MAX_INT_DIGITS} digits", self.where(node))
+                raise SpecError(f"integer with more than {MAX_INT_DIGITS} digits", self.where(event))
+        construct = yaml.SafeLoader.yaml_constructors.get(tag) if tag in _SCALAR_TAGS else None
+        if construct is None:
+            raise SpecError(f"unsupported YAML tag {tag!r}", self.where(event))
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
-            return self.constructor.construct_object(node, deep=True)
-        except (self.yaml.YAMLError, ValueError, OverflowError) as exc:
-            raise SpecError(f"invalid value {node.value!r}: {exc}", self.where(node)) from None
+            return construct(self.resolver, node)
+        except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
+            detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SpecError(f"invalid value {event.value!r}: {detail}", self.where(event)) from None
 
 
 # --------------------------------------------------------------------------- top level
