@@ -658,7 +658,7 @@ def _templates(spec: Spec) -> dict[str, tuple[dict[str, Any], LocatedList, Locat
             if key not in ("params", "layers"):
                 raise SpecError(f"unknown key '{key}' in block '{name}'{did_you_mean(key, ('params', 'layers'))}",
                                 body.at(key))
-        raw_params = body.get("params", [])
+        raw_params = body.get("params") or LocatedList(body.where)
         params: dict[str, Any] = {}
         if isinstance(raw_params, LocatedList):
             for param in raw_params:
