@@ -121,8 +121,14 @@ def pool_cost(layer: Pool, inputs: tuple[Shape, ...], output: Shape) -> Cost:
 
 def adaptive_window_total(length: int, out: int) -> int:
     """Sum of PyTorch's adaptive window lengths along one axis:
-    window i spans floor(i*L/out) .. ceil((i+1)*L/out)."""
-    return sum(-(-((i + 1) * length) // out) - (i * length) // out for i in range(out))
+    window i spans floor(i*L/out) .. ceil((i+1)*L/out).
+
+    In closed form, L + out - gcd(L, out): the windows tile the axis once
+    (L), and every boundary i*L/out that is not a whole number is read by
+    both windows it splits (out - gcd(L, out) such boundaries). No loop, so a
+    huge ``output_size`` costs nothing to count.
+    """
+    return length + out - math.gcd(length, out)
 
 
 def adaptive_pool_cost(layer: AdaptivePool, inputs: tuple[Shape, ...], output: Shape) -> Cost:

@@ -51,19 +51,28 @@ def hierarchy(report: NetworkCost, depth: int | None = None) -> tuple[Row, ...]:
     kinds = dict(report.blocks)
     layers = report.layers
     # First pass: every prefix group's span [start, end) in row order.
+    # Only the groups a row enters or leaves relative to the row before it are touched.
     spans: dict[str, list[int]] = {}
-    order: list[str] = []
+    inside: list[str] = []  # the previous row's groups, outermost first
+    previous: list[str] = []
     for index, row in enumerate(layers):
-        parts = row.name.split(".")
-        for level in range(1, len(parts)):
-            prefix = ".".join(parts[:level])
-            span = spans.get(prefix)
-            if span is None:
-                spans[prefix] = [index, index + 1]
-                order.append(prefix)
-            else:
-                span[1] = index + 1
-    groups = {prefix: _subtotal(prefix, kinds.get(prefix, ""), layers[start:end])
+        parts = row.name.split(".")[:-1]
+        common = 0
+        while common < len(parts) and common < len(previous) and parts[common] == previous[common]:
+            common += 1
+        for prefix in inside[common:]:
+            spans[prefix][1] = index
+        del inside[common:]
+        for level in range(common, len(parts)):
+            prefix = f"{inside[-1]}.{parts[level]}" if inside else parts[level]
+            spans.setdefault(prefix, [index, index])
+            inside.append(prefix)
+        previous = parts
+    for prefix in inside:
+        spans[prefix][1] = len(layers)
+    # Running sums make each subtotal two lookups: O(layers) in all however deep the nesting.
+    sums = _running_sums(layers)
+    groups = {prefix: _subtotal(prefix, kinds.get(prefix, ""), layers, start, end, sums)
               for prefix, (start, end) in spans.items()}
     rows: list[Row] = []
     opened: list[str] = []
@@ -84,18 +93,36 @@ def hierarchy(report: NetworkCost, depth: int | None = None) -> tuple[Row, ...]:
     return tuple(rows)
 
 
-def _subtotal(name: str, kind: str, rows: tuple[LayerCost, ...]) -> Group:
+_SUMMED = ("macs", "flops", "params", "weight_bytes", "activation_bytes")
+
+
+def _running_sums(rows: tuple[LayerCost, ...]) -> tuple[list[int], ...]:
+    """For each summed field, ``sums[f][i]`` is the total over ``rows[:i]``."""
+    result = []
+    for field in _SUMMED:
+        running = [0]
+        total = 0
+        for row in rows:
+            total += getattr(row, field)
+            running.append(total)
+        result.append(running)
+    return tuple(result)
+
+
+def _subtotal(name: str, kind: str, rows: tuple[LayerCost, ...], start: int, end: int,
+              sums: tuple[list[int], ...]) -> Group:
+    macs, flops, params, weight_bytes, activation_bytes = (running[end] - running[start] for running in sums)
     return Group(
         name=name,
         kind=kind,
         level=name.count("."),
-        layers=len(rows),
-        output_shape=rows[-1].output_shape,
-        macs=sum(r.macs for r in rows),
-        flops=sum(r.flops for r in rows),
-        params=sum(r.params for r in rows),
-        weight_bytes=sum(r.weight_bytes for r in rows),
-        activation_bytes=sum(r.activation_bytes for r in rows),
+        layers=end - start,
+        output_shape=rows[end - 1].output_shape,
+        macs=macs,
+        flops=flops,
+        params=params,
+        weight_bytes=weight_bytes,
+        activation_bytes=activation_bytes,
     )
 
 

@@ -121,8 +121,18 @@ class Conv:
     bias: bool = True
     same: bool = False
     kind: str = "conv2d"
+    # Design marks read by convcost.bottleneck; cost functions ignore them.
+    bottleneck: int | Fraction | None = None  # width of a 1x1 reduction to insert before this conv
+    reduction: bool = False  # this 1x1 is a channel reduction (removed in the naive form)
 
     def __post_init__(self) -> None:
+        if self.bottleneck is not None and not (
+            (isinstance(self.bottleneck, int) and not isinstance(self.bottleneck, bool) and self.bottleneck >= 1)
+            or (isinstance(self.bottleneck, Fraction) and 0 < self.bottleneck < 1)
+        ):
+            raise LayerError(f"bottleneck must be a width >= 1 or a fraction in (0, 1), got {self.bottleneck!r}")
+        if self.reduction and (any(k != 1 for k in self.kernel) or self.bottleneck is not None):
+            raise LayerError("'reduction: true' marks a 1x1 convolution without a bottleneck of its own")
         for field_name in ("kernel", "stride", "padding", "dilation"):
             if len(getattr(self, field_name)) != self.dims:
                 raise LayerError(f"{field_name} needs {self.dims} values, got {getattr(self, field_name)}")

@@ -46,6 +46,9 @@ INPUT = -1  # tensor reference of the network input
 
 MAX_NODES = 2_000_000
 MAX_REPEAT = 100_000
+MAX_NESTING = 50  # layer lists within structures and blocks; keeps the builder's recursion bounded
+MAX_SIZE = 10**30  # largest length of any tensor axis
+MAX_ERRORS = 100  # a collecting build stops after this many problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,8 @@ class _Options:
     def axes(self, key: str, dims: int, default: Any = _MISSING, minimum: int = 1) -> tuple[int, ...]:
         value = self.value(key, default)
         if isinstance(value, str) and re.fullmatch(r"\s*\d+(\s*[xX]\s*\d+)*\s*", value):
+            if re.search(r"\d{31}", value):  # also keeps int() below its 4300-digit limit
+                raise self.error(f"'{key}' values must have at most 30 digits", key)
             value = [int(part) for part in re.split(r"[xX]", value)]
         if isinstance(value, (list, tuple)):
             items = [_resolve(item, self.scope, self.raw.at(key), self.name) for item in value]
@@ -309,7 +314,8 @@ def _padding(o: _Options, dims: int, allow_same: bool) -> tuple[tuple[int, ...],
 
 
 def _conv(o: _Options, shape: Shape, dims: int | None = None, kind: str = "conv") -> Layer:
-    o.check_keys((*_COMMON, "out", "kernel", "stride", "padding", "dilation", "groups", "bias"))
+    o.check_keys((*_COMMON, "out", "kernel", "stride", "padding", "dilation", "groups", "bias", "bottleneck",
+                  "reduction"))
     dims = _dims_for(shape, dims, kind)
     padding, same = _padding(o, dims, allow_same=True)
     return Conv(
@@ -324,15 +330,30 @@ def _conv(o: _Options, shape: Shape, dims: int | None = None, kind: str = "conv"
         bias=o.bool("bias", True),
         same=same,
         kind=f"conv{dims}d",
+        bottleneck=_bottleneck_width(o),
+        reduction=o.bool("reduction", False),
     )
 
 
+def _bottleneck_width(o: _Options) -> int | Fraction | None:
+    """``bottleneck:`` is a width (int >= 1) or a fraction of the input channels in (0, 1)."""
+    value = o.value("bottleneck", None)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, float) and 0 < value < 1:
+        return Fraction(str(value))
+    raise o.error(f"'bottleneck' must be a width >= 1 or a fraction between 0 and 1, got {value!r}", "bottleneck")
+
+
 def _pointwise(o: _Options, shape: Shape) -> Layer:
-    o.check_keys((*_COMMON, "out", "stride", "groups", "bias"))
+    o.check_keys((*_COMMON, "out", "stride", "groups", "bias", "reduction"))
     dims = _dims_for(shape, None, "pointwise")
     return Conv(dims=dims, in_channels=shape[0], out_channels=o.int("out"), kernel=(1,) * dims,
                 stride=o.axes("stride", dims, 1), padding=(0,) * dims, dilation=(1,) * dims,
-                groups=o.int("groups", 1), bias=o.bool("bias", True), kind="pointwise")
+                groups=o.int("groups", 1), bias=o.bool("bias", True), kind="pointwise",
+                reduction=o.bool("reduction", False))
 
 
 def _depthwise(o: _Options, shape: Shape) -> Layer:
@@ -475,54 +496,129 @@ STRUCTURE_KINDS = ("sequence", "concat", "residual", "dense")
 # --------------------------------------------------------------------------- builder
 
 
-def build_network(spec: Spec) -> Network:
-    """Expand a spec into nodes, inferring every shape; raises :class:`SpecError`."""
-    builder = _Builder(spec)
-    builder.sequence(spec.layers, INPUT, _Scope("", MappingProxyType({}), ()))
+def build_network(spec: Spec, *, errors: list[SpecError] | None = None) -> Network:
+    """Expand a spec into nodes, inferring every shape; raises :class:`SpecError`.
+
+    With an ``errors`` list the build collects instead of stopping: a bad layer's
+    problem is appended and the layer stands in as passing its input through;
+    problems that only follow from an earlier one (shape rules downstream of a
+    bad layer, uses of a bad block) are not reported. The network returned is
+    then a sketch, to be used only if ``errors`` stayed empty.
+    """
+    builder = _Builder(spec, errors)
+    try:
+        builder.sequence(spec.layers, INPUT, _Scope("", MappingProxyType({}), ()))
+    except _Stop as stop:
+        if errors is not None:
+            errors.append(stop.error)
     return Network(name=spec.name, source=spec.source, input_shape=spec.input_shape,
                    nodes=tuple(builder.nodes), blocks=tuple(builder.blocks))
 
 
+class _Stop(Exception):
+    """Ends a collecting build early (a size limit, too many problems)."""
+
+    def __init__(self, error: SpecError):
+        super().__init__(error.format())
+        self.error = error
+
+
 class _Builder:
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, errors: list[SpecError] | None = None):
         self.spec = spec
+        self.errors = errors  # None: raise the first problem; a list: collect them
         self.nodes: list[Node] = []
         self.blocks: list[Block] = []
         self.names: set[str] = set()
-        self.templates = _templates(spec)
+        self.tainted: set[int] = set()  # nodes whose shape follows from a bad layer
+        self.broken: set[Any] = set()  # blocks with problems of their own
+        self.depth = 0
+        self.templates = _templates(spec, errors, self.broken)
+
+    def stop(self, error: SpecError) -> Exception:
+        return error if self.errors is None else _Stop(error)
+
+    def failed(self, error: SpecError | None, name: str, inputs: tuple[int, ...], where: Location) -> int:
+        """Collecting: note ``error`` (None when it follows from an earlier one) and stand in for the layer."""
+        errors = self.errors
+        if errors is None:
+            raise error if error is not None else SpecError("invalid layer", where, name)
+        if error is not None and not any(e.where == error.where and e.message == error.message for e in errors):
+            errors.append(error)
+            if len(errors) >= MAX_ERRORS:
+                raise _Stop(SpecError(f"stopped after {MAX_ERRORS} problems", Location(self.spec.source)))
+        if len(self.nodes) >= MAX_NODES:
+            raise _Stop(SpecError(f"network expands to more than {MAX_NODES:,} layers", where, name))
+        shape = self.shape(inputs[0])
+        self.nodes.append(Node(len(self.nodes), name, Identity(), inputs[:1], (shape,), shape, where))
+        self.tainted.add(len(self.nodes) - 1)
+        return len(self.nodes) - 1
 
     def shape(self, ref: int) -> Shape:
         return self.spec.input_shape if ref == INPUT else self.nodes[ref].output_shape
 
     def add(self, name: str, layer_factory: Callable[[], Layer], inputs: tuple[int, ...], where: Location) -> int:
         shapes = tuple(self.shape(ref) for ref in inputs)
+        follows = any(ref in self.tainted for ref in inputs)
         try:
             layer = layer_factory()
             output = layer.output_shape(*shapes)
+            if any(size > MAX_SIZE for size in output):
+                raise LayerError(f"output has an axis longer than the limit of 10^{len(str(MAX_SIZE)) - 1}")
         except LayerError as exc:
-            raise SpecError(str(exc), where, name) from None
+            # A shape rule broken downstream of a bad layer is a consequence, not a new problem.
+            error = SpecError(str(exc), where, name)
+            if self.errors is None:
+                raise error from None
+            return self.failed(None if follows else error, name, inputs, where)
+        except SpecError as error:
+            if self.errors is None:
+                raise
+            return self.failed(error, name, inputs, where)
         if len(self.nodes) >= MAX_NODES:
-            raise SpecError(f"network expands to more than {MAX_NODES:,} layers", where, name)
+            raise self.stop(SpecError(f"network expands to more than {MAX_NODES:,} layers", where, name))
         self.claim(name, where)
         self.nodes.append(Node(len(self.nodes), name, layer, inputs, shapes, output, where))
+        if follows:
+            self.tainted.add(len(self.nodes) - 1)
         return len(self.nodes) - 1
 
     def claim(self, name: str, where: Location) -> None:
         if name in self.names:
-            raise SpecError(f"duplicate layer name '{name}'", where, name)
+            error = SpecError(f"duplicate layer name '{name}'", where, name)
+            if self.errors is None:
+                raise error
+            self.errors.append(error)
         self.names.add(name)
 
     def sequence(self, items: Any, x: int, scope: _Scope, where: Location | None = None) -> int:
         if not isinstance(items, LocatedList):
             raise SpecError(f"expected a list of layers, got {items!r}", where or self.spec.where, scope.prefix or None)
-        for index, item in enumerate(items):
-            x = self.entry(item, items.at(index), x, scope)
+        if self.depth >= MAX_NESTING:
+            raise SpecError(f"layers nested more than {MAX_NESTING} levels deep (structures and blocks within "
+                            "each other)", where or self.spec.where, scope.prefix or None)
+        self.depth += 1
+        try:
+            for index, item in enumerate(items):
+                x = self.entry(item, items.at(index), x, scope)
+        finally:
+            self.depth -= 1
         return x
 
     def entry(self, item: Any, where: Location, x: int, scope: _Scope) -> int:
+        if self.errors is None:
+            return self.checked_entry(item, where, x, scope)
+        try:
+            return self.checked_entry(item, where, x, scope)
+        except SpecError as error:
+            return self.failed(error, error.layer or scope.full("?"), (x,), where)
+
+    def checked_entry(self, item: Any, where: Location, x: int, scope: _Scope) -> int:
         kind, raw = _split_entry(item, where, scope)
-        known = (*LAYER_KINDS, *STRUCTURE_KINDS, *self.templates)
-        if kind not in known:
+        if kind in self.broken:
+            return self.failed(None, scope.full(str(kind)), (x,), where)
+        if kind not in LAYER_KINDS and kind not in STRUCTURE_KINDS and kind not in self.templates:
+            known = (*LAYER_KINDS, *STRUCTURE_KINDS, *self.templates)
             raise SpecError(f"unknown layer kind '{kind}'{did_you_mean(kind, known)}", where)
         local = raw.get("name")
         if local is not None:
@@ -542,7 +638,12 @@ class _Builder:
         self.claim(name, where)
         self.blocks.append(Block(name, f"{kind} x{repeat}", where))
         for copy in range(repeat):
+            before = len(self.nodes)
             x = self.one(kind, raw, where, x, scope, f"{name}.{copy}")
+            each = len(self.nodes) - before
+            if copy == 0 and before + each * repeat > MAX_NODES:  # refuse now, not after building millions
+                raise self.stop(SpecError(f"network expands to more than {MAX_NODES:,} layers "
+                                          f"({repeat:,} copies of {each:,})", raw.at("repeat"), name))
         return x
 
     def one(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
@@ -644,39 +745,54 @@ def _split_entry(item: Any, where: Location, scope: _Scope) -> tuple[str, Locate
     raise SpecError(f"a layer must be a kind name or a mapping, got {item!r}", where)
 
 
-def _templates(spec: Spec) -> dict[str, tuple[dict[str, Any], LocatedList, Location]]:
+def _templates(spec: Spec, errors: list[SpecError] | None = None,
+               broken: set[Any] | None = None) -> dict[str, tuple[dict[str, Any], LocatedList, Location]]:
+    """The ``blocks:`` section; collecting (``errors`` given), a bad block is noted in ``broken``."""
     templates: dict[str, tuple[dict[str, Any], LocatedList, Location]] = {}
     for name, body in spec.blocks.items():
-        where = spec.blocks.at(name)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w\-]*", name):
-            raise SpecError(f"block name must be an identifier, got {name!r}", where)
-        if name in LAYER_KINDS or name in STRUCTURE_KINDS:
-            raise SpecError(f"block name '{name}' is already a layer kind", where)
-        if not isinstance(body, LocatedDict):
-            raise SpecError(f"block '{name}' must be a mapping with 'params' and 'layers'", where)
-        for key in body:
-            if key not in ("params", "layers"):
-                raise SpecError(f"unknown key '{key}' in block '{name}'{did_you_mean(key, ('params', 'layers'))}",
-                                body.at(key))
-        raw_params = body.get("params") or LocatedList(body.where)
-        params: dict[str, Any] = {}
-        if isinstance(raw_params, LocatedList):
-            for param in raw_params:
-                params[param] = _MISSING
-        elif isinstance(raw_params, LocatedDict):
-            params.update(raw_params)
-        else:
-            raise SpecError(f"'params' of block '{name}' must be a list of names or a mapping of defaults",
-                            body.at("params"))
-        for param in params:
-            if not isinstance(param, str) or not re.fullmatch(r"[A-Za-z_]\w*", param) or param in _RESERVED:
-                raise SpecError(f"block '{name}': parameter name {param!r} must be an identifier other than "
-                                f"{', '.join(_RESERVED)}", body.at("params"))
-        layers = body.get("layers")
-        if not isinstance(layers, LocatedList) or not layers:
-            raise SpecError(f"block '{name}' needs 'layers', a non-empty list", body.at("layers"))
-        templates[name] = (params, layers, body.at("layers"))
+        try:
+            templates[name] = _template(spec, name, body)
+        except SpecError as error:
+            if errors is None or broken is None:
+                raise
+            errors.append(error)
+            broken.add(name)
     return templates
+
+
+def _template(spec: Spec, name: Any, body: Any) -> tuple[dict[str, Any], LocatedList, Location]:
+    where = spec.blocks.at(name)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w\-]*", name):
+        raise SpecError(f"block name must be an identifier, got {name!r}", where)
+    if name in LAYER_KINDS or name in STRUCTURE_KINDS:
+        raise SpecError(f"block name '{name}' is already a layer kind", where)
+    if not isinstance(body, LocatedDict):
+        raise SpecError(f"block '{name}' must be a mapping with 'params' and 'layers'", where)
+    for key in body:
+        if key not in ("params", "layers"):
+            raise SpecError(f"unknown key '{key}' in block '{name}'{did_you_mean(key, ('params', 'layers'))}",
+                            body.at(key))
+    raw_params = body.get("params") or LocatedList(body.where)
+    params: dict[str, Any] = {}
+    if isinstance(raw_params, LocatedList):
+        for param in raw_params:
+            if isinstance(param, (dict, list)):
+                raise SpecError(f"block '{name}': parameter names must be identifiers, got {param!r}",
+                                body.at("params"))
+            params[param] = _MISSING
+    elif isinstance(raw_params, LocatedDict):
+        params.update(raw_params)
+    else:
+        raise SpecError(f"'params' of block '{name}' must be a list of names or a mapping of defaults",
+                        body.at("params"))
+    for param in params:
+        if not isinstance(param, str) or not re.fullmatch(r"[A-Za-z_]\w*", param) or param in _RESERVED:
+            raise SpecError(f"block '{name}': parameter name {param!r} must be an identifier other than "
+                            f"{', '.join(_RESERVED)}", body.at("params"))
+    layers = body.get("layers")
+    if not isinstance(layers, LocatedList) or not layers:
+        raise SpecError(f"block '{name}' needs 'layers', a non-empty list", body.at("layers"))
+    return (params, layers, body.at("layers"))
 
 
 def parse_input(value: Any, where: Location) -> Shape:

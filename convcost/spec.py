@@ -105,17 +105,22 @@ def _yaml_loader() -> Any:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def loads_spec(text: str, source: str = "<string>") -> Spec:
-    """Parse spec text (YAML) into a :class:`Spec`; raises :class:`SpecError`."""
+def loads_spec(text: str, source: str = "<string>", *, errors: list[SpecError] | None = None) -> Spec:
+    """Parse spec text (YAML) into a :class:`Spec`; raises :class:`SpecError`.
+
+    With an ``errors`` list, problems that do not stop the reading (an unknown
+    top-level key, a bad name or budget) are appended to it instead of raised,
+    so a checker can report them all; the first fatal problem is still raised.
+    """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(source))
     tree = _compose(text, source)
     if not isinstance(tree, LocatedDict):
         raise SpecError("a spec must be a mapping with 'input' and 'layers'", Location(source, 1))
-    return _spec_from_tree(tree, source)
+    return _spec_from_tree(tree, source, errors)
 
 
-def load_spec(path: str) -> Spec:
+def load_spec(path: str, *, errors: list[SpecError] | None = None) -> Spec:
     """Read a spec file (``-`` for standard input) into a :class:`Spec`."""
     import sys
 
@@ -135,7 +140,7 @@ def load_spec(path: str) -> Spec:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(path)) from None
-    return loads_spec(text, source)
+    return loads_spec(text, source, errors=errors)
 
 
 def _compose(text: str, source: str) -> Any:
@@ -169,6 +174,8 @@ def _compose(text: str, source: str) -> Any:
 
 
 _NOTHING: Any = object()
+_PER_AXIS = re.compile(r"^[0-9]+(?:[xX][0-9]+)+$")
+_DECIMAL = re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$")
 _STANDARD_COLLECTION_TAGS = (None, "!", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 _SCALAR_TAGS = tuple(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
 
@@ -197,6 +204,7 @@ class _TreeBuilder:
         self.count = 0  # nodes the document expands to, aliases expanded
         self.documents = 0
         self.root: Any = _NOTHING
+        self.scalars: dict[tuple[Any, str, Any], Any] = {}  # (tag, text, implicit) -> value: specs repeat scalars
 
     def where(self, event: Any) -> Location:
         mark = event.start_mark
@@ -211,9 +219,15 @@ class _TreeBuilder:
     def feed(self, event: Any) -> None:
         yaml = self.yaml
         if isinstance(event, yaml.ScalarEvent):
-            self.counted(1, event)
-            self.check_depth(1, event)
-            self.place(self.scalar(event), event, 1)
+            self.count += 1
+            if self.count > MAX_NODES or len(self.stack) > MAX_DEPTH:
+                self.counted(0, event)
+                self.check_depth(1, event)
+            key = (event.tag, event.value, event.implicit)
+            value = self.scalars.get(key, _NOTHING)
+            if value is _NOTHING:
+                value = self.scalars[key] = self.scalar(event)
+            self.place(value, event, 1)
         elif isinstance(event, yaml.AliasEvent):
             if any(frame.anchor == event.anchor for frame in self.stack):
                 raise SpecError(f"alias '*{event.anchor}' refers to a node that contains it", self.where(event))
@@ -255,14 +269,15 @@ class _TreeBuilder:
             self.root = value
             return
         frame = self.stack[-1]
-        frame.height = max(frame.height, height + 1)
-        where = value.where if isinstance(value, (LocatedDict, LocatedList)) and anchored else self.where(event)
+        if frame.height <= height:
+            frame.height = height + 1
         container = frame.container
         if isinstance(container, LocatedList):
             container.append(value)
-            container.item_where.append(where)
+            container.item_where.append(self.value_where(value, event, anchored))
             return
         if frame.key is _NOTHING:
+            where = self.value_where(value, event, anchored)  # a mapping value's own location is not kept
             if isinstance(value, (dict, list)):
                 raise SpecError("a mapping key must be a plain value", where)
             if value in container:
@@ -273,14 +288,22 @@ class _TreeBuilder:
         container.key_where[frame.key] = frame.key_where
         frame.key = _NOTHING
 
+    def value_where(self, value: Any, event: Any, anchored: bool) -> Location:
+        return value.where if anchored and isinstance(value, (LocatedDict, LocatedList)) else self.where(event)
+
     def scalar(self, event: Any) -> Any:
         yaml = self.yaml
         tag = event.tag
+        if tag is None and event.implicit[0] and _PER_AXIS.match(event.value):
+            return event.value  # '1x7', '0x3': per-axis sizes, not YAML 1.1 hex integers
         if tag is None or tag == "!":
             tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         if tag == "tag:yaml.org,2002:merge":
             raise SpecError("YAML merge keys ('<<') are not supported", self.where(event))
         if tag == "tag:yaml.org,2002:int":
+            if not _DECIMAL.match(event.value):
+                raise SpecError(f"write integers in decimal, got {event.value!r} (YAML 1.1 reads it as octal, hex "
+                                "or base 60)", self.where(event))
             digits = event.value.lstrip("+-").replace("_", "")
             if len(digits) > MAX_INT_DIGITS:
                 raise SpecError(f"integer with more than {MAX_INT_DIGITS} digits", self.where(event))
@@ -315,7 +338,10 @@ def parse_shape(value: Any, where: Location, what: str = "input") -> tuple[int, 
     elif isinstance(value, str):
         if not _SHAPE_RE.match(value):
             raise SpecError(f"{what} shape must be channels-first like 3x224x224, got {value!r}", where)
-        dims = [int(part) for part in re.split(r"[xX×]", value)]
+        parts = re.split(r"[xX×]", value)
+        if any(len(part.strip()) > MAX_INT_DIGITS for part in parts):
+            raise SpecError(f"{what} shape sizes must have at most {MAX_INT_DIGITS} digits", where)
+        dims = [int(part) for part in parts]
     elif isinstance(value, list):
         dims = list(value)
     elif isinstance(value, dict):
@@ -339,30 +365,52 @@ def parse_shape(value: Any, where: Location, what: str = "input") -> tuple[int, 
     return tuple(dims)
 
 
-def _spec_from_tree(tree: LocatedDict, source: str) -> Spec:
+def _spec_from_tree(tree: LocatedDict, source: str, errors: list[SpecError] | None = None) -> Spec:
+    # Without ``errors`` the first problem is raised. With it, every problem is
+    # appended; if one makes the spec unusable (no input, no layers) the first
+    # such is raised as well, already in the list.
+    fatal: list[SpecError] = []
+
+    def problem(error: SpecError, stops: bool = False) -> None:
+        if errors is None:
+            raise error
+        errors.append(error)
+        if stops:
+            fatal.append(error)
+
     for key in tree:
         if key not in TOP_LEVEL_KEYS:
-            raise SpecError(f"unknown top-level key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)}", tree.at(key))
+            problem(SpecError(f"unknown top-level key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)}", tree.at(key)))
     for required in ("input", "layers"):
         if required not in tree:
-            raise SpecError(f"spec has no '{required}' key", tree.where)
+            problem(SpecError(f"spec has no '{required}' key", tree.where), stops=True)
     name = tree.get("name", _stem(source))
     if not isinstance(name, str) or not name:
-        raise SpecError(f"'name' must be a non-empty string, got {name!r}", tree.at("name"))
+        problem(SpecError(f"'name' must be a non-empty string, got {name!r}", tree.at("name")))
+        name = _stem(source)
     if "description" in tree and not isinstance(tree["description"], str):
-        raise SpecError("'description' must be a string", tree.at("description"))
-    input_shape = parse_shape(tree["input"], tree.at("input"))
-    layers = tree["layers"]
-    if not isinstance(layers, LocatedList):
-        raise SpecError("'layers' must be a list of layers", tree.at("layers"))
-    if not layers:
-        raise SpecError("'layers' is empty", tree.at("layers"))
+        problem(SpecError("'description' must be a string", tree.at("description")))
+    input_shape: tuple[int, ...] = ()
+    if "input" in tree:
+        try:
+            input_shape = parse_shape(tree["input"], tree.at("input"))
+        except SpecError as error:
+            problem(error, stops=True)
+    layers = tree.get("layers")
+    if "layers" in tree and not isinstance(layers, LocatedList):
+        problem(SpecError("'layers' must be a list of layers", tree.at("layers")), stops=True)
+    elif "layers" in tree and not layers:
+        problem(SpecError("'layers' is empty", tree.at("layers")), stops=True)
     blocks = tree.get("blocks", LocatedDict(tree.where))
     if not isinstance(blocks, LocatedDict):
-        raise SpecError("'blocks' must be a mapping from block name to {params, layers}", tree.at("blocks"))
+        problem(SpecError("'blocks' must be a mapping from block name to {params, layers}", tree.at("blocks")))
+        blocks = LocatedDict(tree.where)
     budget = tree.get("budget")
     if budget is not None and not isinstance(budget, LocatedDict):
-        raise SpecError("'budget' must be a mapping", tree.at("budget"))
+        problem(SpecError("'budget' must be a mapping", tree.at("budget")))
+        budget = None
+    if fatal:
+        raise fatal[0]
     return Spec(source=source, name=name, input_shape=input_shape, layers=layers, blocks=blocks,
                 budget=budget, where=tree.where)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["DTYPE_BYTES", "FLOPS_PER_MAC", "dtype_bytes", "humanize"]
+__all__ = ["DTYPE_BYTES", "FLOPS_PER_MAC", "QUANTITY_KINDS", "dtype_bytes", "humanize", "parse_quantity"]
 
 FLOPS_PER_MAC = 2
 
@@ -53,3 +53,67 @@ def _short(magnitude: int, scale: int) -> str:
     tenths = (magnitude * 10 * 2 + scale) // (2 * scale)
     whole, frac = divmod(tenths, 10)
     return f"{whole}.{frac}"
+
+
+#: What ``parse_quantity`` reads: plain counts (MACs, FLOPs, parameters) or byte sizes.
+QUANTITY_KINDS = ("count", "bytes")
+
+_QUANTITY_SCALES = {
+    "": 1,
+    "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15,
+    "ki": 1 << 10, "mi": 1 << 20, "gi": 1 << 30, "ti": 1 << 40, "pi": 1 << 50,
+}
+_QUANTITY_RE = None  # compiled on first use
+
+
+def parse_quantity(text: str | int | float, kind: str = "count") -> int:
+    """An exact non-negative integer from ``1.5G``, ``7M``, ``8MiB``, ``250_000`` or ``1e9``.
+
+    SI prefixes K, M, G, T, P are powers of 10^3 and binary prefixes Ki, Mi,
+    Gi, Ti, Pi powers of 2^10 (case-insensitive); a byte size may end in
+    ``B``. The number is read as a decimal, never a binary float, so ``1.5G``
+    is exactly 1,500,000,000; a result that is not a whole number (``1.5``,
+    ``0.1K`` is fine, ``1.0001K`` is not) is refused. Raises ``ValueError``
+    with a message naming the text.
+    """
+    import re
+    from decimal import Decimal, InvalidOperation
+    from fractions import Fraction
+
+    global _QUANTITY_RE
+    if kind not in QUANTITY_KINDS:
+        raise ValueError(f"unknown quantity kind {kind!r}; choose one of {', '.join(QUANTITY_KINDS)}")
+    if isinstance(text, bool):
+        raise ValueError(f"expected a number like 1.5G, got {text!r}")
+    if isinstance(text, int):
+        number = Fraction(text)
+        scale = 1
+    elif isinstance(text, (float, str)):
+        if _QUANTITY_RE is None:
+            _QUANTITY_RE = re.compile(
+                r"^\s*(?P<number>[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE](?P<exp>[+-]?[0-9]{1,3}))?"
+                r"\s*(?P<prefix>[kKmMgGtTpP][iI]?)?(?P<unit>[bB])?\s*$"
+            )
+        # repr() of a float is the shortest decimal that reads back as it: 1.5e9 stays 1500000000.
+        written = repr(text) if isinstance(text, float) else text
+        match = _QUANTITY_RE.match(written) if len(written) <= 64 else None
+        if match is None and written.strip().startswith("-"):
+            raise ValueError(f"must not be negative, got {text!r}")
+        if match is None or (match.group("unit") and kind != "bytes"):
+            example = "8MiB, 512KiB, 1.5GB or 4096" if kind == "bytes" else "1.5G, 7M, 300K or 250000"
+            raise ValueError(f"expected a non-negative number with an optional suffix, like {example}; got {text!r}")
+        try:
+            number = Fraction(Decimal(match.group("number").replace("_", "")))
+        except (InvalidOperation, ValueError):
+            raise ValueError(f"cannot read the number in {text!r}") from None
+        if match.group("exp"):
+            number *= Fraction(10) ** int(match.group("exp"))
+        scale = _QUANTITY_SCALES[(match.group("prefix") or "").lower()]
+    else:
+        raise ValueError(f"expected a number like 1.5G, got {text!r}")
+    value = number * scale
+    if value < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
+    if value.denominator != 1:
+        raise ValueError(f"{text!r} is not a whole number ({float(value):g})")
+    return int(value)

@@ -6,9 +6,9 @@ from typing import Any, Optional
 
 from ..errors import ConvcostError, UsageError
 from .common import (
-    BatchOpt, BiasOpt, DepthOpt, DilationOpt, DtypeOpt, ExactOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt, KindOpt, OutOpt,
-    OutputPaddingOpt, PaddingOpt, SpecArg, StrideOpt, analyze_network, app, emit, fail, network_from_args,
-    output_format,
+    BatchOpt, BiasOpt, DepthOpt, DilationOpt, DtypeOpt, ExactOpt, FormatOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt,
+    KindOpt, OutOpt, OutputOpt, OutputPaddingOpt, PaddingOpt, SpecArg, StrideOpt, analyze_network, app, emit, fail,
+    network_from_args, output_format,
 )
 
 @app.command()
@@ -29,13 +29,15 @@ def analyze(
     as_json: bool = JsonOpt,
     exact: bool = ExactOpt,
     depth: Optional[int] = DepthOpt,
+    fmt: Optional[str] = FormatOpt,
+    output: Optional[str] = OutputOpt,
 ) -> None:
     """Cost of a spec (or of one layer given by flags): a row per layer, block subtotals and totals.
 
     Example: convcost analyze --input 192x28x28 --out 32 --kernel 5 --padding same
     """
     try:
-        fmt = output_format(as_json)
+        fmt = output_format(as_json, fmt)
         network = network_from_args(spec, input_shape, kind, out, kernel, stride, padding, dilation, groups,
                                      bias, output_padding)
         report = analyze_network(network, batch, dtype)
@@ -43,7 +45,11 @@ def analyze(
         fail(error)
     if depth is not None and depth < 1:
         fail(UsageError(f"--depth must be >= 1, got {depth}"))
-    emit(fmt, lambda chosen: render_report(report, chosen, exact=exact, depth=depth))
+    try:
+        emit(fmt, lambda chosen: render_report(report, chosen, exact=exact, depth=depth), output=output,
+             protect=[spec] if spec else [])
+    except ConvcostError as error:
+        fail(error)
 
 
 def render_report(report: Any, fmt: str, *, exact: bool = False, depth: int | None = None) -> Any:
@@ -51,6 +57,14 @@ def render_report(report: Any, fmt: str, *, exact: bool = False, depth: int | No
         from ..render_json import report_dict
 
         return report_dict(report)
+    if fmt == "markdown":
+        from ..render_markdown import report_markdown
+
+        return report_markdown(report)
+    if fmt == "csv":
+        from ..render_csv import report_csv
+
+        return report_csv(report)
     from ..render_table import report_renderable
 
     return report_renderable(report, exact=exact, depth=depth)

@@ -1,0 +1,111 @@
+"""``convcost check`` as data: validate specs, collecting every problem, and hold them to budgets.
+
+Pure: reads spec files, returns :class:`FileCheck` values; rendering and exit
+codes are the CLI's job. A file is ``invalid`` when it has any problem (all of
+them are listed, each with its file, line and layer), ``over_budget`` when it
+is valid but a total exceeds a limit, else ``ok``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .budget import BUDGET_KEYS, Limit, budget_from_spec, merge_budgets
+from .errors import SpecError
+
+__all__ = ["STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text", "exit_code"]
+
+#: Status -> exit code; the worst file decides the command's exit code.
+STATUS_EXIT = {"ok": 0, "over_budget": 1, "invalid": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetResult:
+    """One limit held against one report."""
+
+    limit: Limit
+    actual: int
+
+    @property
+    def key(self) -> str:
+        return self.limit.key
+
+    @property
+    def within(self) -> bool:
+        return self.actual <= self.limit.value
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """The outcome for one spec: its problems, or its report and budget results."""
+
+    source: str
+    problems: tuple[SpecError, ...] = ()
+    report: Any = None  # costs.NetworkCost when the spec is valid
+    budget: tuple[BudgetResult, ...] = ()
+
+    @property
+    def status(self) -> str:
+        if self.problems:
+            return "invalid"
+        return "over_budget" if any(not result.within for result in self.budget) else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return STATUS_EXIT[self.status]
+
+    @property
+    def exceeded(self) -> tuple[BudgetResult, ...]:
+        return tuple(result for result in self.budget if not result.within)
+
+
+def _order(error: SpecError) -> tuple[int, int]:
+    where = error.where
+    if where is None or where.line <= 0:
+        return (1 << 62, 0)
+    return (where.line, where.column)
+
+
+def _finish(source: str, load: Any, limits: tuple[Limit, ...], batch: int, dtype: str) -> FileCheck:
+    from .costs import analyze
+    from .network import build_network
+
+    problems: list[SpecError] = []
+    try:
+        spec = load(problems)
+        spec_limits = budget_from_spec(spec, problems)
+        network = build_network(spec, errors=problems)
+    except SpecError as error:
+        if error not in problems:
+            problems.append(error)
+    if problems:
+        return FileCheck(source, tuple(sorted(problems, key=_order)))
+    report = analyze(network, batch=batch, dtype=dtype)
+    results = tuple(
+        BudgetResult(limit, getattr(report.totals, BUDGET_KEYS[limit.key].metric))
+        for limit in merge_budgets(spec_limits, limits)
+    )
+    return FileCheck(source, (), report, results)
+
+
+def check_file(path: str, limits: tuple[Limit, ...] = (), *, batch: int = 1, dtype: str = "float32") -> FileCheck:
+    """Check one spec file (``-`` for standard input); ``limits`` override the spec's budget."""
+    from .spec import load_spec
+
+    source = "<stdin>" if path == "-" else path
+    return _finish(source, lambda problems: load_spec(path, errors=problems), limits, batch, dtype)
+
+
+def check_text(text: str, source: str = "<string>", limits: tuple[Limit, ...] = (), *, batch: int = 1,
+               dtype: str = "float32") -> FileCheck:
+    """Check spec text."""
+    from .spec import loads_spec
+
+    return _finish(source, lambda problems: loads_spec(text, source, errors=problems), limits, batch, dtype)
+
+
+def exit_code(results: Iterable[FileCheck]) -> int:
+    """0 all ok, 1 a budget exceeded, 2 any spec invalid (2 wins over 1)."""
+    return max((result.exit_code for result in results), default=0)

@@ -1,0 +1,286 @@
+"""JSON Schemas: the spec format (for editors) and the JSON report (docs/report.schema.json).
+
+The spec schema is generated, not written by hand: each leaf kind's options
+are read from its own constructor in ``network.LAYER_KINDS`` by running it on
+a probe that records which keys it allows and which it requires. A new kind or
+option therefore appears in the schema by itself; tests check that every
+option also has a type here (``OPTION_SCHEMAS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["OPTION_SCHEMAS", "kind_options", "report_schema", "spec_schema"]
+
+SPEC_SCHEMA_ID = "https://convcost.invalid/spec.schema.json"
+REPORT_SCHEMA_ID = "https://convcost.invalid/report.schema.json"
+
+_PARAM_REF = {"type": "string", "pattern": r"^\$", "description": "a block parameter: $name or ${expression}"}
+_AXES_STRING = r"^\s*\d+(\s*[xX]\s*\d+)*\s*$"
+
+
+def _axes(minimum: int, extra: tuple[Any, ...] = ()) -> dict[str, Any]:
+    item = {"anyOf": [{"type": "integer", "minimum": minimum}, _PARAM_REF]}
+    return {"anyOf": [{"type": "integer", "minimum": minimum},
+                      {"type": "array", "minItems": 1, "maxItems": 3, "items": item},
+                      {"type": "string", "pattern": _AXES_STRING}, *extra]}
+
+
+_POSITIVE = {"type": "integer", "minimum": 1}
+_BOOLEAN = {"type": "boolean"}
+
+#: Option key -> JSON Schema of its value (a ``$param`` reference is always allowed too).
+OPTION_SCHEMAS: Mapping[str, dict[str, Any]] = MappingProxyType({
+    "name": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$", "description": "unique within its level"},
+    "repeat": {"type": "integer", "minimum": 1, "description": "stands for N copies in sequence"},
+    "out": {**_POSITIVE, "description": "output channels (features for linear)"},
+    "groups": _POSITIVE,
+    "multiplier": _POSITIVE,
+    "dim": {"type": "integer", "description": "PyTorch's axis, the batch being axis 0"},
+    "kernel": _axes(1),
+    "stride": _axes(1),
+    "dilation": _axes(1),
+    "output_size": _axes(1),
+    "padding": _axes(0, ({"enum": ["same", "valid"]},)),
+    "output_padding": _axes(0),
+    "bias": _BOOLEAN,
+    "inplace": _BOOLEAN,
+    "affine": _BOOLEAN,
+    "track_running_stats": _BOOLEAN,
+    "ceil_mode": _BOOLEAN,
+    "reduction": {**_BOOLEAN, "description": "this 1x1 conv is a channel reduction"},
+    "p": {"type": "number", "minimum": 0, "maximum": 1},
+    "negative_slope": {"type": "number"},
+    "scale": {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                        {"type": "array", "minItems": 1, "maxItems": 3,
+                         "items": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, _PARAM_REF]}}]},
+    "mode": None,  # filled from layers.Upsample.MODES below
+    "bottleneck": {"anyOf": [{"type": "integer", "minimum": 1},
+                             {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}],
+                   "description": "width (or fraction of the input channels) of a 1x1 reduction before this conv"},
+})
+
+_STRUCTURE_OPTIONS = {
+    "sequence": ({"layers": {"$ref": "#/definitions/layers"}}, ["layers"]),
+    "concat": ({"branches": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/layer_list"}}},
+               ["branches"]),
+    "residual": ({"body": {"$ref": "#/definitions/layer_list"}, "shortcut": {"$ref": "#/definitions/layer_list"}},
+                 ["body"]),
+    "dense": ({"body": {"$ref": "#/definitions/layer_list"}}, ["body"]),
+}
+
+_SAMPLES = {"out": 4, "kernel": 1, "output_size": 1, "scale": 2}
+
+
+def _option_schema(key: str) -> dict[str, Any]:
+    from .layers import Upsample
+
+    schema = OPTION_SCHEMAS.get(key)
+    if key == "mode":
+        schema = {"enum": list(Upsample.MODES)}
+    if schema is None:
+        return {}
+    return {"anyOf": [schema, _PARAM_REF]}
+
+
+def kind_options(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(allowed keys, required keys) of a leaf kind, read from its constructor."""
+    from .errors import Location
+    from .network import LAYER_KINDS, _MISSING, _Options, _Scope
+    from .spec import LocatedDict
+
+    class Probe(_Options):
+        allowed: tuple[str, ...] = ()
+        required: list[str]
+
+        def check_keys(self, allowed: tuple[str, ...]) -> None:
+            self.allowed = tuple(allowed)
+
+        def value(self, key: str, default: Any = _MISSING) -> Any:
+            if default is _MISSING:
+                self.required.append(key)
+                return _SAMPLES.get(key, 1)
+            return default
+
+    where = Location("<schema>")
+    probe = Probe(kind, LocatedDict(where), where, "probe", _Scope("", MappingProxyType({}), ()))
+    probe.required = []
+    LAYER_KINDS[kind](probe, (4, 8, 8))
+    return probe.allowed, tuple(dict.fromkeys(probe.required))
+
+
+def spec_schema() -> dict[str, Any]:
+    """JSON Schema (draft-07, which yaml-language-server reads) of a spec file."""
+    from .budget import BUDGET_KEYS
+    from .network import LAYER_KINDS, STRUCTURE_KINDS
+    from .spec import _SHAPE_AXES, TOP_LEVEL_KEYS
+
+    definitions: dict[str, Any] = {}
+    one_key: dict[str, Any] = {}
+    kind_form: list[dict[str, Any]] = []
+    for kind in (*LAYER_KINDS, *STRUCTURE_KINDS):
+        if kind in LAYER_KINDS:
+            allowed, required = kind_options(kind)
+            properties = {key: _option_schema(key) for key in allowed}
+        else:
+            extra, required = _STRUCTURE_OPTIONS[kind]
+            properties = {"name": _option_schema("name"), "repeat": _option_schema("repeat"), **extra}
+        definitions[f"options_{kind}"] = {
+            "type": "object",
+            "properties": properties,
+            "required": list(required),
+            "additionalProperties": False,
+        }
+        reference = {"$ref": f"#/definitions/options_{kind}"}
+        one_key[kind] = {"anyOf": [{"type": "null"}, reference]} if not required else reference
+        kind_form.append({
+            "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+            "then": {"properties": {"kind": {"const": kind}, **properties}, "required": ["kind", *required],
+                     "additionalProperties": False},
+        })
+    kinds = [*LAYER_KINDS, *STRUCTURE_KINDS]
+    identifier = r"^[A-Za-z_][\w\-]*$"
+    definitions["layer"] = {
+        "description": "a bare kind (relu), {kind: {options}}, or {kind: name, options...}; "
+                       "a block from blocks: is used like a kind",
+        "anyOf": [
+            {"type": "string", "anyOf": [{"enum": kinds}, {"pattern": identifier}]},
+            {"type": "object", "minProperties": 1, "maxProperties": 1, "not": {"required": ["kind"]},
+             "properties": one_key, "additionalProperties": {"type": ["object", "null"]}},
+            {"type": "object", "required": ["kind"], "properties": {"kind": {"type": "string"}},
+             "allOf": kind_form},
+        ],
+    }
+    definitions["layer_list"] = {"type": "array", "items": {"$ref": "#/definitions/layer"}}
+    definitions["layers"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/layer"}}
+    shape_maps = [
+        {"type": "object", "properties": {axis: {"type": "integer", "minimum": 1} for axis in axes},
+         "required": list(axes), "additionalProperties": False}
+        for axes in _SHAPE_AXES
+    ]
+    definitions["shape"] = {
+        "description": "channels-first, batch excluded: CxL, CxHxW, CxDxHxW or a feature count",
+        "anyOf": [
+            {"type": "integer", "minimum": 1},
+            {"type": "string", "pattern": r"^\s*\d+(\s*[xX×]\s*\d+){0,3}\s*$"},
+            {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}},
+            *shape_maps,
+        ],
+    }
+    quantity = r"^\s*([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)([eE][+-]?[0-9]{1,3})?\s*([kKmMgGtTpP][iI]?)?"
+    budget = {
+        key: {"description": spec.help,
+              "anyOf": [{"type": "integer", "minimum": 0},
+                        {"type": "string", "pattern": quantity + ("[bB]?" if spec.kind == "bytes" else "") + r"\s*$"}]}
+        for key, spec in BUDGET_KEYS.items()
+    }
+    properties = {
+        "name": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "input": {"$ref": "#/definitions/shape"},
+        "layers": {"$ref": "#/definitions/layers"},
+        "blocks": {
+            "type": "object",
+            "propertyNames": {"pattern": identifier, "not": {"enum": kinds}},
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "params": {"anyOf": [{"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z_]\w*$"}},
+                                         {"type": "object"}]},
+                    "layers": {"$ref": "#/definitions/layers"},
+                },
+                "required": ["layers"],
+                "additionalProperties": False,
+            },
+        },
+        "budget": {"type": "object", "properties": budget, "additionalProperties": False},
+    }
+    missing = set(TOP_LEVEL_KEYS) ^ set(properties)
+    if missing:  # a top-level key added to spec.py needs its schema here
+        raise RuntimeError(f"spec schema out of date for top-level keys {sorted(missing)}")
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": SPEC_SCHEMA_ID,
+        "title": "convcost spec",
+        "description": "A convolutional network draft for convcost (docs/spec.md).",
+        "type": "object",
+        "required": ["input", "layers"],
+        "additionalProperties": False,
+        "properties": properties,
+        "definitions": definitions,
+    }
+
+
+def _integers(*names: str) -> dict[str, Any]:
+    return {name: {"type": "integer", "minimum": 0} for name in names}
+
+
+def report_schema() -> dict[str, Any]:
+    """JSON Schema of ``convcost analyze --json`` (docs/report.schema.json is this, written out)."""
+    from .costs import FLOP_CATEGORIES
+
+    shape = {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}
+    by_category = {"type": "object", "propertyNames": {"enum": list(FLOP_CATEGORIES)},
+                   "additionalProperties": {"type": "integer", "minimum": 0}}
+    layer = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"}, "kind": {"type": "string"}, "category": {"type": "string"},
+            "line": {"type": "integer", "minimum": 0},
+            "input_shape": shape, "input_shapes": {"type": "array", "minItems": 1, "items": shape},
+            "output_shape": shape, "flops_by_category": by_category,
+            **_integers("macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes"),
+        },
+        "additionalProperties": False,
+    }
+    layer["required"] = list(layer["properties"])
+    block = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"}, "kind": {"type": "string"}, "layers": {"type": "integer", "minimum": 0},
+            "output_shape": shape,
+            **_integers("macs", "flops", "params", "weight_bytes", "activation_bytes"),
+        },
+        "additionalProperties": False,
+    }
+    block["required"] = list(block["properties"])
+    kind_total = {"type": "object", "properties": _integers("layers", "macs", "flops", "params"),
+                  "required": ["layers", "macs", "flops", "params"], "additionalProperties": False}
+    totals = {
+        "type": "object",
+        "properties": {
+            "flops_by_category": {**by_category, "required": list(FLOP_CATEGORIES)},
+            **_integers("macs", "flops", "params", "buffers", "weight_bytes", "buffer_bytes", "input_bytes",
+                        "activation_bytes", "peak_activation_bytes"),
+        },
+        "additionalProperties": False,
+    }
+    totals["required"] = list(totals["properties"])
+    properties = {
+        "schema_version": {"const": 1},
+        "name": {"type": "string"},
+        "source": {"type": "string"},
+        "input": {"type": "object", "properties": {"shape": shape, "batch": {"type": "integer", "minimum": 1},
+                                                   "dtype": {"type": "string"}},
+                  "required": ["shape", "batch", "dtype"], "additionalProperties": False},
+        "output_shape": shape,
+        "conventions": {"type": "object", "additionalProperties": {"type": "string"}},
+        "layers": {"type": "array", "items": layer},
+        "blocks": {"type": "array", "items": block},
+        "by_kind": {"type": "object", "additionalProperties": kind_total},
+        "totals": totals,
+    }
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": REPORT_SCHEMA_ID,
+        "title": "convcost report",
+        "description": "The JSON report of `convcost analyze --json`: exact integers; shapes channels-first "
+                       "without the batch; counts include the batch, params do not.",
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
