@@ -337,7 +337,8 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="interleaved start-up runs (default 9)")
-    parser.add_argument("--scale-runs", type=int, default=3, help="runs per scale point (default 3)")
+    parser.add_argument("--scale-runs", type=int, default=5,
+                        help="runs per scale point (default 5; fewer at 100,000 layers when time runs short)")
     parser.add_argument("--stages", action="store_true", help="also time the stages of the largest specs")
     parser.add_argument("--spec", default=os.path.join(ROOT, "examples", "resnet50.yaml"),
                         help="spec for the start-up figure (default examples/resnet50.yaml)")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from convcost import analyze, load
 from convcost.cli import app
-from convcost.cli.compare import FORMATS
+from convcost.cli.common import FORMATS
 from convcost.compare import LAYER_FIELDS, TOTAL_FIELDS, compare
 from convcost.render_compare import COMPARE_RENDERERS, compare_csv, format_percent, format_ratio
 

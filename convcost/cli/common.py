@@ -102,7 +102,15 @@ def emit(fmt: str, render: Callable[[str], Any], *, output: str | None = None,
     ``render(fmt)`` returns a JSON-ready object for ``json``, a string for
     ``markdown`` and ``csv``, or a Rich renderable for ``table``. ``protect``
     lists the spec files of the command line, which ``output`` may not replace.
+    A refused or failed write is one line on stderr and exit code 2.
     """
+    try:
+        _emit(fmt, render, output, protect)
+    except ConvcostError as error:
+        fail(error)
+
+
+def _emit(fmt: str, render: Callable[[str], Any], output: str | None, protect: Iterable[str]) -> None:
     if output is not None and output != "-":
         check_output(output, protect)
     result = render(fmt)

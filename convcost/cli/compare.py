@@ -9,16 +9,14 @@ import typer
 from ..errors import ConvcostError, UsageError
 from .common import (
     BatchOpt, BiasOpt, DilationOpt, DtypeOpt, ExactOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt, KindOpt, OutOpt,
-    OutputPaddingOpt, PaddingOpt, StrideOpt, analyze_network, app, emit, fail, network_from_args, output_format,
+    FormatOpt, OutputOpt, OutputPaddingOpt, PaddingOpt, StrideOpt, analyze_network, app, emit, fail,
+    network_from_args, output_format,
 )
 
-FORMATS = ("table", "json", "markdown", "csv")
 BOTTLENECK = "Bottleneck rewrite"
 
 SpecsArg = typer.Argument(None, metavar="[A.yaml [B.yaml]]", show_default=False,
                           help="One spec (against its bottlenecked or naive form) or two (A is the baseline).")
-FormatOpt = typer.Option(None, "--format", "-f", help="table | json | markdown | csv  [default: table]",
-                         show_default=False)
 BottleneckOpt = typer.Option(None, "--bottleneck", help="Insert a 1x1 reduction to this many channels before "
                              "every eligible conv.", rich_help_panel=BOTTLENECK, show_default=False)
 ReduceOpt = typer.Option(None, "--reduce", help="Like --bottleneck, with the width a fraction of each conv's input "
@@ -102,6 +100,7 @@ def compare(
     batch: int = BatchOpt,
     as_json: bool = JsonOpt,
     fmt: Optional[str] = FormatOpt,
+    output: Optional[str] = OutputOpt,
     exact: bool = ExactOpt,
     by_block: bool = ByBlockOpt,
 ) -> None:
@@ -115,8 +114,6 @@ def compare(
     """
     try:
         chosen = output_format(as_json, fmt)
-        if chosen not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {chosen!r}")
         specs = specs or []
         if len(specs) > 2:
             raise UsageError(f"give at most two specs, got {len(specs)}")
@@ -133,7 +130,8 @@ def compare(
         comparison = compare_reports(analyze_network(baseline, batch, dtype), analyze_network(candidate, batch, dtype))
     except ConvcostError as error:
         fail(error)
-    emit(chosen, lambda name: render_comparison(comparison, name, exact=exact, by_block=by_block))
+    emit(chosen, lambda name: render_comparison(comparison, name, exact=exact, by_block=by_block), output=output,
+         protect=specs)
 
 
 def render_comparison(comparison: Any, fmt: str, *, exact: bool = False, by_block: bool = False) -> Any:

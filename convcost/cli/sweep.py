@@ -12,9 +12,9 @@ import typer
 from ..errors import ConvcostError, UsageError
 from .common import (
     BatchOpt, BiasOpt, DilationOpt, DtypeOpt, ExactOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt, KindOpt, OutOpt,
-    OutputPaddingOpt, PaddingOpt, SpecArg, StrideOpt, app, emit, fail, network_from_args, output_format,
+    FormatOpt, OutputOpt, OutputPaddingOpt, PaddingOpt, SpecArg, StrideOpt, app, emit, fail, network_from_args,
+    output_format,
 )
-from .compare import FORMATS, FormatOpt
 
 GRID = "Grid"
 MAX_POINTS = 50_000_000
@@ -117,6 +117,7 @@ def sweep(
     batch: int = BatchOpt,
     as_json: bool = JsonOpt,
     fmt: Optional[str] = FormatOpt,
+    output: Optional[str] = OutputOpt,
     exact: bool = ExactOpt,
 ) -> None:
     """Bottleneck widths (and kernel sizes, resolutions) against MACs, params and peak memory.
@@ -128,8 +129,6 @@ def sweep(
     """
     try:
         chosen = output_format(as_json, fmt)
-        if chosen not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {chosen!r}")
         from ..units import DTYPE_BYTES
 
         if dtype not in DTYPE_BYTES:
@@ -153,7 +152,8 @@ def sweep(
                            kernel_values, resolution_values, expand, min_kernel, min_channels, metrics, batch, dtype)
     except ConvcostError as error:
         fail(error)
-    emit(chosen, lambda name: render_sweep(result, name, exact=exact, limit=limit or None))
+    emit(chosen, lambda name: render_sweep(result, name, exact=exact, limit=limit or None), output=output,
+         protect=[spec] if spec else [])
 
 
 def run_sweep(network: Any, one_layer: bool, layer_name: Optional[str], widths: Optional[list[int]],
