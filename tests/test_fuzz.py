@@ -171,7 +171,10 @@ def _example_texts() -> list[tuple[str, str]]:
 
 @st.composite
 def replacement(draw: Any) -> Any:
-    return draw(st.one_of(values, st.sampled_from([{"conv": {"out": -1}}, ["relu"], "relu", {"out": 3}])))
+    # A copy: later mutations must never edit the strategy's own constants ([], {}, [1, 2], ...),
+    # or generation would depend on earlier examples (hypothesis' FlakyStrategyDefinition).
+    return copy.deepcopy(draw(st.one_of(values, st.sampled_from([{"conv": {"out": -1}}, ["relu"], "relu",
+                                                                {"out": 3}]))))
 
 
 def mutate(node: Any, data: Any, depth: int = 0) -> Any:
