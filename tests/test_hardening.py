@@ -85,8 +85,11 @@ def test_deep_nesting_is_refused_without_crashing_the_parser() -> None:
     done = subprocess.run([sys.executable, "-m", "convcost", "analyze", "-"], input=text, capture_output=True,
                           text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [f"convcost: error: <stdin>:2:{MAX_DEPTH + 9}: YAML nested deeper than "
-                                        f"{MAX_DEPTH} levels"]
+    # Refused by convcost's depth check, or, with libyaml 0.2.6+ (PyYAML 6.0.2+ wheels), by libyaml's own
+    # nesting limit, which its scanner reaches first: either way one located line, never a crash.
+    [line] = done.stderr.splitlines()
+    assert line.startswith("convcost: error: <stdin>:2:")
+    assert (f"YAML nested deeper than {MAX_DEPTH} levels" in line) or ("maximum nesting depth" in line), line
 
 
 def test_block_style_nesting_is_refused() -> None:
