@@ -282,26 +282,29 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
     rows: list[LayerCost] = []
     by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
     macs = flops = params = buffers = activation = 0
+    # Large networks repeat a few distinct layers on the same shapes (the builder shares
+    # identical layer objects); a row's figures depend only on (layer, input shapes), so
+    # each distinct pair is costed once. Layers are frozen, hence hashable.
+    figures: dict[tuple[Any, tuple[Shape, ...]], dict[str, Any]] = {}
     for node in network.nodes:
-        cost = layer_cost(node.layer, node.input_shapes, node.output_shape, table)
-        terms = tuple((category, count * batch) for category, count in cost.flops_by_category)
-        for category, count in terms:
+        known = figures.get((node.layer, node.input_shapes))
+        if known is None:
+            cost = layer_cost(node.layer, node.input_shapes, node.output_shape, table)
+            known = figures[node.layer, node.input_shapes] = dict(
+                kind=node.layer.kind,
+                macs=cost.macs * batch,
+                flops=cost.flops * batch,
+                flops_by_category=tuple((category, count * batch) for category, count in cost.flops_by_category),
+                params=cost.params,
+                buffers=cost.buffers,
+                weight_bytes=cost.params * size,
+                activation_bytes=numel(node.output_shape) * batch * size,
+                category=layer_category(node.layer),
+            )
+        for category, count in known["flops_by_category"]:
             by_category[category] += count
-        row = LayerCost(
-            name=node.name,
-            kind=node.layer.kind,
-            input_shapes=node.input_shapes,
-            output_shape=node.output_shape,
-            macs=cost.macs * batch,
-            flops=cost.flops * batch,
-            flops_by_category=terms,
-            params=cost.params,
-            buffers=cost.buffers,
-            weight_bytes=cost.params * size,
-            activation_bytes=numel(node.output_shape) * batch * size,
-            line=node.where.line,
-            category=layer_category(node.layer),
-        )
+        row = LayerCost(name=node.name, input_shapes=node.input_shapes, output_shape=node.output_shape,
+                        line=node.where.line, **known)
         rows.append(row)
         macs += row.macs
         flops += row.flops

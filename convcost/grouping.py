@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .costs import LAYER_CATEGORIES, LayerCost, NetworkCost
 from .layers import Shape
 
-__all__ = ["Group", "Row", "KindTotal", "hierarchy", "kind_summary"]
+__all__ = ["Group", "Row", "KindTotal", "block_groups", "hierarchy", "kind_summary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,16 @@ def hierarchy(report: NetworkCost, depth: int | None = None) -> tuple[Row, ...]:
     ``depth`` (like torchinfo's) keeps levels ``0 .. depth-1``: a block at
     level ``depth - 1`` is shown as one collapsed row with its subtotals.
     """
+    return _rows(report, depth, with_layers=True)
+
+
+def block_groups(report: NetworkCost) -> tuple[Group, ...]:
+    """The groups of ``hierarchy(report)``, in its order, without making a row per layer
+    (the JSON report needs only these; ~0.1 s less per 100,000 layers)."""
+    return tuple(row.group for row in _rows(report, None, with_layers=False) if row.group is not None)
+
+
+def _rows(report: NetworkCost, depth: int | None, with_layers: bool) -> tuple[Row, ...]:
     kinds = dict(report.blocks)
     layers = report.layers
     # First pass: every prefix group's span [start, end) in row order.
@@ -88,7 +98,7 @@ def hierarchy(report: NetworkCost, depth: int | None = None) -> tuple[Row, ...]:
             opened.append(prefix)
             rows.append(Row(level, parts[level], group=groups[prefix]))
         level = len(parts) - 1
-        if depth is None or level < depth:
+        if with_layers and (depth is None or level < depth):
             rows.append(Row(level, parts[-1], layer=row))
     return tuple(rows)
 

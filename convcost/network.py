@@ -145,7 +145,10 @@ class _Options:
             if default is _MISSING:
                 raise self.error(f"{self.kind} needs '{key}'")
             return default
-        return _resolve(self.raw[key], self.scope, self.raw.at(key), self.name)
+        value = self.raw[key]
+        if isinstance(value, str) and value.startswith("$"):  # only then is the location (built by at()) needed
+            return _resolve(value, self.scope, self.raw.at(key), self.name)
+        return value
 
     def int(self, key: str, default: Any = _MISSING, minimum: int = 1) -> int:
         value = self.value(key, default)
@@ -534,6 +537,7 @@ class _Builder:
         self.broken: set[Any] = set()  # blocks with problems of their own
         self.depth = 0
         self.templates = _templates(spec, errors, self.broken)
+        self.made: dict[Any, tuple[Layer, Shape]] = {}  # leaf layers built, by _leaf_key
 
     def stop(self, error: SpecError) -> Exception:
         return error if self.errors is None else _Stop(error)
@@ -557,14 +561,22 @@ class _Builder:
     def shape(self, ref: int) -> Shape:
         return self.spec.input_shape if ref == INPUT else self.nodes[ref].output_shape
 
-    def add(self, name: str, layer_factory: Callable[[], Layer], inputs: tuple[int, ...], where: Location) -> int:
-        shapes = tuple(self.shape(ref) for ref in inputs)
-        follows = any(ref in self.tainted for ref in inputs)
+    def add(self, name: str, layer_factory: Callable[[], Layer], inputs: tuple[int, ...], where: Location,
+            key: Any = None) -> int:
+        """Append a node; ``key`` (see _leaf_key) reuses the layer and output shape of an identical one."""
+        shapes = tuple([self.shape(ref) for ref in inputs])
+        follows = bool(self.tainted) and any(ref in self.tainted for ref in inputs)
         try:
-            layer = layer_factory()
-            output = layer.output_shape(*shapes)
-            if any(size > MAX_SIZE for size in output):
-                raise LayerError(f"output has an axis longer than the limit of 10^{len(str(MAX_SIZE)) - 1}")
+            made = self.made.get(key) if key is not None else None
+            if made is not None:
+                layer, output = made
+            else:
+                layer = layer_factory()
+                output = layer.output_shape(*shapes)
+                if any(size > MAX_SIZE for size in output):
+                    raise LayerError(f"output has an axis longer than the limit of 10^{len(str(MAX_SIZE)) - 1}")
+                if key is not None:
+                    self.made[key] = layer, output
         except LayerError as exc:
             # A shape rule broken downstream of a bad layer is a consequence, not a new problem.
             error = SpecError(str(exc), where, name)
@@ -649,7 +661,8 @@ class _Builder:
     def one(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         if kind in LAYER_KINDS:
             options = _Options(kind, raw, where, name, scope)
-            return self.add(name, lambda: LAYER_KINDS[kind](options, self.shape(x)), (x,), where)
+            return self.add(name, lambda: LAYER_KINDS[kind](options, self.shape(x)), (x,), where,
+                            _leaf_key(kind, raw, self.shape(x)))
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
         if kind in self.templates:
@@ -713,6 +726,29 @@ class _Builder:
             if only_kind in STRUCTURE_KINDS and "name" not in only_raw and "repeat" not in only_raw:
                 return self.structure(only_kind, only_raw, layers.at(0), x, inner, name)
         return self.sequence(layers, x, inner, template_where)
+
+
+_PLAIN_TYPES = (int, bool, str, type(None))  # not float: -0.0 == 0.0 would share a layer
+
+
+def _leaf_key(kind: str, raw: LocatedDict, shape: Shape) -> Any:
+    """What a leaf layer and its output shape depend on, or None if that is not just plain values.
+
+    Large specs repeat the same few layers (conv 3x3 16 -> 16 on 16x8x8, ...); building one
+    (option checks, a frozen dataclass, shape rules) costs ~10-20 us, so the builder builds
+    each distinct (kind, options, input shape) once and shares the immutable result. Only
+    successful builds are kept, so every error is still raised with its own name and location.
+    ``name`` and ``repeat`` never change the layer; the value's type is part of the key
+    because ``1 == True``. ``$param`` strings depend on the scope and are not keyed.
+    """
+    items = []
+    for option, value in raw.items():
+        if option == "name" or option == "repeat":
+            continue
+        if type(value) not in _PLAIN_TYPES or (type(value) is str and value.startswith("$")):
+            return None
+        items.append((option, type(value), value))
+    return kind, shape, tuple(items)
 
 
 def _split_entry(item: Any, where: Location, scope: _Scope) -> tuple[str, LocatedDict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .costs import LayerCost, NetworkCost
-from .grouping import hierarchy, kind_summary
+from .grouping import block_groups, kind_summary
 
 __all__ = ["CONVENTIONS", "SCHEMA_VERSION", "layer_dict", "report_dict"]
 
@@ -64,8 +64,7 @@ def report_dict(report: NetworkCost) -> dict[str, Any]:
                 "weight_bytes": g.weight_bytes,
                 "activation_bytes": g.activation_bytes,
             }
-            for g in (entry.group for entry in hierarchy(report))
-            if g is not None
+            for g in block_groups(report)
         ],
         "by_kind": {
             k.category: {"layers": k.layers, "macs": k.macs, "flops": k.flops, "params": k.params}

@@ -193,3 +193,27 @@ def test_cli_depth_option(depth):
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "By kind" in result.stdout
+
+
+def test_identical_layers_share_work_but_not_errors_or_shapes():
+    """The builder reuses a built layer for identical (kind, options, input shape); check that reuse is exact."""
+    from convcost.errors import SpecError
+
+    report = analyze(build("""\
+        input: 8x16x16
+        layers:
+          - conv: {out: 8, kernel: 3, padding: 1}
+          - conv: {out: 8, kernel: 3, padding: 1}
+          - conv: {out: 8, kernel: 3, stride: 2}
+          - conv: {out: 8, kernel: 3, stride: 2}
+        """))
+    assert [row.output_shape for row in report.layers] == [(8, 16, 16), (8, 16, 16), (8, 7, 7), (8, 3, 3)]
+    assert [row.macs for row in report.layers] == [8 * 256 * 72, 8 * 256 * 72, 8 * 49 * 72, 8 * 9 * 72]
+    with pytest.raises(SpecError) as info:  # 1 == True in Python, but `bias: 1` is still an error
+        build("""\
+            input: 8x16x16
+            layers:
+              - conv: {out: 8, kernel: 3, bias: true}
+              - conv: {out: 8, kernel: 3, bias: 1}
+            """)
+    assert info.value.where.line == 4 and info.value.layer == "conv_2"
