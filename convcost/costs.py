@@ -328,7 +328,8 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
                        blocks=tuple((block.name, block.kind) for block in network.blocks))
 
 
-def peak_activation_elements(network: Network) -> int:
+def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None = None,
+                             maximum: Callable[[Any, Any], Any] = max) -> Any:
     """Most activation elements alive at once (per sample) under the inference schedule.
 
     Nodes run in order. A tensor is allocated when its node runs and freed after
@@ -336,18 +337,23 @@ def peak_activation_elements(network: Network) -> int:
     start, the network output until the end. While a node runs its inputs and
     its output are all alive. Views (flatten, dropout, identity, in-place
     activations) share their input's storage instead of allocating.
+
+    ``sizes`` overrides some nodes' output sizes, and ``maximum`` combines
+    peaks: the sweep passes numpy arrays (one entry per grid point) and
+    ``numpy.maximum`` to run this one schedule over a whole grid at once.
     """
     nodes = network.nodes
     count = len(nodes)
+    sizes = sizes or {}
     # storage[i]: which allocation node i's output lives in (INPUT for the network input).
     storage: list[int] = []
     for node in nodes:
         storage.append(storage_of(storage, node.inputs[0]) if aliases_input(node.layer) else node.index)
-    size = {INPUT: numel(network.input_shape)}
+    size: dict[int, Any] = {INPUT: numel(network.input_shape)}
     last_use = {INPUT: -1}
     for node in nodes:
         if storage[node.index] == node.index:
-            size[node.index] = numel(node.output_shape)
+            size[node.index] = sizes.get(node.index, numel(node.output_shape))
             last_use[node.index] = node.index
         for ref in node.inputs:
             owner = storage_of(storage, ref)
@@ -367,10 +373,10 @@ def peak_activation_elements(network: Network) -> int:
     peak = alive
     for node in nodes:
         if storage[node.index] == node.index:
-            alive += size[node.index]
-        peak = max(peak, alive)
+            alive = alive + size[node.index]
+        peak = maximum(peak, alive)
         for owner in frees[node.index]:
-            alive -= size[owner]
+            alive = alive - size[owner]
     return peak
 
 

@@ -99,6 +99,13 @@ def _spatial(shape: Shape, dims: int, kind: str) -> tuple[int, ...]:
     return shape[1:]
 
 
+def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
+    if in_channels % groups:
+        raise LayerError(f"groups={groups} does not divide {in_channels} input channels")
+    if out_channels % groups:
+        raise LayerError(f"groups={groups} does not divide {out_channels} output channels")
+
+
 def _check_positive(lengths: tuple[int, ...], kind: str, shape_in: Shape) -> None:
     if any(length <= 0 for length in lengths):
         raise LayerError(
@@ -136,10 +143,7 @@ class Conv:
         for field_name in ("kernel", "stride", "padding", "dilation"):
             if len(getattr(self, field_name)) != self.dims:
                 raise LayerError(f"{field_name} needs {self.dims} values, got {getattr(self, field_name)}")
-        if self.in_channels % self.groups:
-            raise LayerError(f"groups={self.groups} does not divide {self.in_channels} input channels")
-        if self.out_channels % self.groups:
-            raise LayerError(f"groups={self.groups} does not divide {self.out_channels} output channels")
+        _check_groups(self.in_channels, self.out_channels, self.groups)
         if self.same and any(s != 1 for s in self.stride):
             raise LayerError("padding 'same' needs stride 1 (as in PyTorch)")
 
@@ -179,10 +183,7 @@ class ConvTranspose:
     kind: str = "conv_transpose2d"
 
     def __post_init__(self) -> None:
-        if self.in_channels % self.groups:
-            raise LayerError(f"groups={self.groups} does not divide {self.in_channels} input channels")
-        if self.out_channels % self.groups:
-            raise LayerError(f"groups={self.groups} does not divide {self.out_channels} output channels")
+        _check_groups(self.in_channels, self.out_channels, self.groups)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= max(s, d):
                 raise LayerError(

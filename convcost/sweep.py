@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from .bottleneck import insert_bottlenecks_at, with_input_shape
-from .costs import analyze
-from .layers import Conv, Shape, aliases_input, conv_output_length, numel
-from .network import INPUT, Network
+from .costs import analyze, peak_activation_elements
+from .layers import Conv, Shape, conv_output_length, numel
+from .network import Network
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = ["METRICS", "SweepResult", "pareto_mask", "sweep_layer", "sweep_network"]
@@ -261,46 +261,6 @@ def pareto_mask(width: np.ndarray, costs: Sequence[np.ndarray]) -> np.ndarray:
 
 # --------------------------------------------------------------------------- whole network
 
-def _peak_elements(network: Network, sizes: Mapping[int, Any]) -> Any:
-    """The inference schedule of :func:`convcost.costs.peak_activation_elements` with some
-    tensor sizes given as arrays (one entry per grid point); returns the peak per point."""
-    nodes = network.nodes
-    count = len(nodes)
-    storage: list[int] = []
-    for node in nodes:
-        storage.append((INPUT if node.inputs[0] == INPUT else storage[node.inputs[0]])
-                       if aliases_input(node.layer) else node.index)
-    size: dict[int, Any] = {INPUT: numel(network.input_shape)}
-    last_use = {INPUT: -1}
-    for node in nodes:
-        if storage[node.index] == node.index:
-            size[node.index] = sizes.get(node.index, numel(node.output_shape))
-            last_use[node.index] = node.index
-        for ref in node.inputs:
-            owner = INPUT if ref == INPUT else storage[ref]
-            last_use[owner] = max(last_use[owner], node.index)
-        if aliases_input(node.layer):
-            owner = storage[node.index]
-            last_use[owner] = max(last_use[owner], node.index)
-    if count:
-        last_use[storage[count - 1]] = count
-    else:
-        last_use[INPUT] = 0
-    frees: list[list[int]] = [[] for _ in range(count + 1)]
-    for owner, step in last_use.items():
-        if 0 <= step <= count:
-            frees[step].append(owner)
-    alive: Any = size[INPUT]
-    peak: Any = alive
-    for node in nodes:
-        if storage[node.index] == node.index:
-            alive = alive + size[node.index]
-        peak = np.maximum(peak, alive)
-        for owner in frees[node.index]:
-            alive = alive - size[owner]
-    return peak
-
-
 def sweep_network(network: Network, *, widths: Sequence[int] | None = None,
                   fractions: Sequence[Fraction] | None = None, resolutions: Sequence[int] | None = None,
                   expand: bool = False, min_kernel: int = 2, min_in_channels: int = 1, batch: int = 1,
@@ -395,7 +355,7 @@ def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: 
             sizes[index_of[node.name] - 1] = w * numel(node.input_shape[1:])  # the reduce runs just before
             if expand:
                 sizes[index_of[node.name]] = w * numel(node.output_shape[1:])
-        peak[points] = _peak_elements(rewritten, sizes) * (batch * size)
+        peak[points] = peak_activation_elements(rewritten, sizes, np.maximum) * (batch * size)
     result["peak_activation_bytes"] = peak
     columns: dict[str, np.ndarray] = {
         "width": np.array([float(v) for v in values]) if is_fraction else np.array(values, dtype=np.int64),
