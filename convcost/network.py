@@ -38,7 +38,7 @@ from .layers import (
     Softmax,
     Upsample,
 )
-from .spec import LocatedDict, LocatedList, Spec, did_you_mean, parse_shape
+from .spec import LocatedDict, LocatedList, Spec, did_you_mean
 
 __all__ = ["LAYER_KINDS", "STRUCTURE_KINDS", "Block", "Network", "Node", "build_network"]
 
@@ -829,8 +829,3 @@ def _template(spec: Spec, name: Any, body: Any) -> tuple[dict[str, Any], Located
     if not isinstance(layers, LocatedList) or not layers:
         raise SpecError(f"block '{name}' needs 'layers', a non-empty list", body.at("layers"))
     return (params, layers, body.at("layers"))
-
-
-def parse_input(value: Any, where: Location) -> Shape:
-    """Re-exported for the CLI: parse a shape string like ``192x28x28``."""
-    return parse_shape(value, where)

@@ -272,7 +272,6 @@ def sweep_network(network: Network, *, widths: Sequence[int] | None = None,
     values: list[Any] = list(widths if widths is not None else fractions)  # type: ignore[arg-type]
     if not values:
         raise ValueError("the grid is empty")
-    size = dtype_bytes(dtype)
     shapes = [network.input_shape] if resolutions is None else [
         (network.input_shape[0], *(int(r),) * (len(network.input_shape) - 1)) for r in resolutions]
     total_points = len(values) * len(shapes)

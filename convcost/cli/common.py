@@ -228,7 +228,7 @@ def _remove(path: str) -> None:
 LAYER_FLAGS = "Single layer (instead of SPEC)"
 
 
-def _axis_value(text: Optional[str], flag: str) -> Any:
+def _axis_value(text: Optional[str]) -> Any:
     """'5' -> 5, '1x7' stays a per-axis string, 'same'/'valid' pass through."""
     if text is None:
         return None
@@ -258,13 +258,13 @@ def network_from_args(spec: Optional[str], input_shape: Optional[str], kind: str
     shape = parse_shape(input_shape, where, "--input")
     options: dict[str, Any] = {
         "out": out,
-        "kernel": _axis_value(kernel, "--kernel"),
-        "stride": _axis_value(stride, "--stride"),
-        "padding": _axis_value(padding, "--padding"),
-        "dilation": _axis_value(dilation, "--dilation"),
+        "kernel": _axis_value(kernel),
+        "stride": _axis_value(stride),
+        "padding": _axis_value(padding),
+        "dilation": _axis_value(dilation),
         "groups": groups,
         "bias": bias,
-        "output_padding": _axis_value(output_padding, "--output-padding"),
+        "output_padding": _axis_value(output_padding),
     }
     return build_network(Spec.single_layer(shape, kind, options))
 
