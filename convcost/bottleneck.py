@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .errors import Location, SpecError
 from .layers import Activation, BatchNorm, Conv, Dropout, Identity, Layer, LayerError, Shape, format_shape
 from .network import INPUT, Network, Node
+from .record import Record, replace
 
 __all__ = [
     "BottleneckRule",
@@ -48,8 +48,7 @@ __all__ = [
 _REDUCTION_TAIL = (BatchNorm, Activation, Dropout, Identity)
 
 
-@dataclass(frozen=True, slots=True)
-class BottleneckRule:
+class BottleneckRule(Record):
     """Where and how wide to insert 1x1 reductions.
 
     Exactly one of ``width`` (channels) and ``fraction`` (of each layer's input
@@ -119,8 +118,7 @@ def bottleneck_layers(layer: Conv, width: int, expand: bool = False) -> tuple[Co
 
 # --------------------------------------------------------------------------- rebuilding
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(Record):
     name: str
     layer: Layer
     inputs: tuple[int, ...]  # indices into the new node list (INPUT for the network input)

@@ -9,11 +9,11 @@ is valid but a total exceeds a limit, else ``ok``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from .budget import BUDGET_KEYS, Limit, budget_from_spec, merge_budgets
 from .errors import SpecError
+from .record import Record
 
 __all__ = ["STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text", "exit_code"]
 
@@ -21,8 +21,7 @@ __all__ = ["STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text
 STATUS_EXIT = {"ok": 0, "over_budget": 1, "invalid": 2}
 
 
-@dataclass(frozen=True, slots=True)
-class BudgetResult:
+class BudgetResult(Record):
     """One limit held against one report."""
 
     limit: Limit
@@ -37,8 +36,7 @@ class BudgetResult:
         return self.actual <= self.limit.value
 
 
-@dataclass(frozen=True, slots=True)
-class FileCheck:
+class FileCheck(Record):
     """The outcome for one spec: its problems, or its report and budget results."""
 
     source: str

@@ -10,10 +10,10 @@ counts are all equal, else ``changed``. Deltas are candidate - baseline
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 
 from .costs import LayerCost, NetworkCost, Totals
+from .record import Record
 
 __all__ = ["LAYER_FIELDS", "TOTAL_FIELDS", "Comparison", "GroupDelta", "LayerDelta", "compare", "ratio"]
 
@@ -31,8 +31,7 @@ def ratio(baseline: int, candidate: int) -> Fraction | None:
     return None if candidate == 0 else Fraction(baseline, candidate)
 
 
-@dataclass(frozen=True, slots=True)
-class LayerDelta:
+class LayerDelta(Record):
     """One matched (or unmatched) layer name."""
 
     name: str
@@ -48,8 +47,7 @@ class LayerDelta:
         return (self.value("candidate", field) or 0) - (self.value("baseline", field) or 0)
 
 
-@dataclass(frozen=True, slots=True)
-class GroupDelta:
+class GroupDelta(Record):
     """Sums over the layers of one top-level block (the first part of their dotted names)."""
 
     name: str
@@ -64,8 +62,7 @@ class GroupDelta:
         return ratio(self.baseline[field], self.candidate[field])
 
 
-@dataclass(frozen=True, slots=True)
-class Comparison:
+class Comparison(Record):
     baseline: NetworkCost
     candidate: NetworkCost
     layers: tuple[LayerDelta, ...]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +34,7 @@ from .layers import (
     numel,
 )
 from .network import INPUT, Network
+from .record import Record
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = [
@@ -55,8 +55,7 @@ __all__ = [
 FLOP_CATEGORIES = ("mac", "bias", "batch_norm", "activation", "pooling", "add", "upsample", "softmax")
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(Record):
     """Per-sample cost of one layer: MACs, FLOPs by category, trainable params, buffers."""
 
     macs: int = 0
@@ -187,8 +186,7 @@ COST_FUNCTIONS: Mapping[type, CostFunction] = MappingProxyType(
 # --------------------------------------------------------------------------- network
 
 
-@dataclass(frozen=True, slots=True)
-class LayerCost:
+class LayerCost(Record):
     """One row of a report. Counts include the batch; bytes use the report's dtype."""
 
     name: str
@@ -210,8 +208,7 @@ class LayerCost:
         return self.input_shapes[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Totals:
+class Totals(Record):
     macs: int
     flops: int
     flops_by_category: tuple[tuple[str, int], ...]
@@ -224,8 +221,7 @@ class Totals:
     peak_activation_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkCost:
+class NetworkCost(Record):
     """The cost report of a network: rows in execution order plus totals."""
 
     name: str

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import Record
 
 __all__ = ["ConvcostError", "Location", "SpecError", "UsageError"]
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(Record):
     """Where a spec item came from: file, 1-based line and column."""
 
     file: str

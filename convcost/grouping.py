@@ -8,16 +8,15 @@ Members of a block are contiguous in execution order, so one pass suffices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from .costs import LAYER_CATEGORIES, LayerCost, NetworkCost
 from .layers import Shape
+from .record import Record
 
 __all__ = ["Group", "Row", "KindTotal", "block_groups", "hierarchy", "kind_summary"]
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+class Group(Record):
     """Subtotals of the layers whose names start with ``name + '.'``."""
 
     name: str
@@ -32,8 +31,7 @@ class Group:
     activation_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(Record):
     """One line of a hierarchical view: a group (with subtotals) or a layer, at an indent level."""
 
     level: int
@@ -136,8 +134,7 @@ def _subtotal(name: str, kind: str, rows: tuple[LayerCost, ...], start: int, end
     )
 
 
-@dataclass(frozen=True, slots=True)
-class KindTotal:
+class KindTotal(Record):
     category: str
     layers: int
     macs: int

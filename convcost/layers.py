@@ -1,6 +1,6 @@
 """Stage 2a: immutable layer objects and their shape rules.
 
-Each layer is a frozen dataclass built by a named constructor ``from_spec``
+Each layer is a frozen record (convcost.record) built by a named constructor ``from_spec``
 that validates its options against the input shape, and a pure
 ``output_shape(input_shape)``. Shapes are channels-first tuples without the
 batch: ``(C,)``, ``(C, L)``, ``(C, H, W)`` or ``(C, D, H, W)``.
@@ -9,10 +9,11 @@ batch: ``(C,)``, ``(C, L)``, ``(C, H, W)`` or ``(C, D, H, W)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, ClassVar
+
+from .record import Record
 
 __all__ = [
     "ACTIVATIONS",
@@ -113,8 +114,7 @@ def _check_positive(lengths: tuple[int, ...], kind: str, shape_in: Shape) -> Non
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Conv:
+class Conv(Record):
     """``nn.Conv{1,2,3}d``; ``same`` padding is stored as ``same=True`` (PyTorch pads d(k-1) in total)."""
 
     dims: int
@@ -166,8 +166,7 @@ class Conv:
         return self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel)
 
 
-@dataclass(frozen=True, slots=True)
-class ConvTranspose:
+class ConvTranspose(Record):
     """``nn.ConvTranspose{1,2,3}d``."""
 
     dims: int
@@ -208,8 +207,7 @@ class ConvTranspose:
         return self.in_channels * (self.out_channels // self.groups) * math.prod(self.kernel)
 
 
-@dataclass(frozen=True, slots=True)
-class Pool:
+class Pool(Record):
     """``nn.MaxPool{1,2,3}d`` (op ``max``) and ``nn.AvgPool{1,2,3}d`` (op ``avg``)."""
 
     op: str
@@ -236,8 +234,7 @@ class Pool:
         return (shape[0], *lengths)
 
 
-@dataclass(frozen=True, slots=True)
-class AdaptivePool:
+class AdaptivePool(Record):
     """``nn.AdaptiveAvgPool{1,2,3}d`` / ``nn.AdaptiveMaxPool{1,2,3}d``; global pooling is output size 1."""
 
     op: str
@@ -250,8 +247,7 @@ class AdaptivePool:
         return (shape[0], *self.output_size)
 
 
-@dataclass(frozen=True, slots=True)
-class Linear:
+class Linear(Record):
     """``nn.Linear``: acts on the last axis, as in PyTorch."""
 
     in_features: int
@@ -265,8 +261,7 @@ class Linear:
         return (*shape[:-1], self.out_features)
 
 
-@dataclass(frozen=True, slots=True)
-class Flatten:
+class Flatten(Record):
     """``nn.Flatten()``: all axes but the batch into one; a view, no new memory."""
 
     kind: str = "flatten"
@@ -275,8 +270,7 @@ class Flatten:
         return (numel(shape),)
 
 
-@dataclass(frozen=True, slots=True)
-class BatchNorm:
+class BatchNorm(Record):
     """``nn.BatchNorm{1,2,3}d`` over the channel axis."""
 
     num_features: int
@@ -290,8 +284,7 @@ class BatchNorm:
         return shape
 
 
-@dataclass(frozen=True, slots=True)
-class Activation:
+class Activation(Record):
     """Elementwise activation; ``inplace`` writes into its input (no new memory)."""
 
     function: str
@@ -306,8 +299,7 @@ class Activation:
         return shape
 
 
-@dataclass(frozen=True, slots=True)
-class Dropout:
+class Dropout(Record):
     """``nn.Dropout``: the identity at inference; a no-op, free."""
 
     p: float = 0.5
@@ -317,8 +309,7 @@ class Dropout:
         return shape
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(Record):
     """``nn.Identity``: free, no new memory."""
 
     kind: str = "identity"
@@ -327,8 +318,7 @@ class Identity:
         return shape
 
 
-@dataclass(frozen=True, slots=True)
-class Softmax:
+class Softmax(Record):
     """``nn.Softmax(dim)``; ``dim`` counts the batch as axis 0, like PyTorch."""
 
     dim: int = 1
@@ -349,8 +339,7 @@ class Softmax:
         return shape
 
 
-@dataclass(frozen=True, slots=True)
-class Upsample:
+class Upsample(Record):
     """``nn.Upsample(scale_factor=..., mode=...)``: output length floor(L * scale)."""
 
     dims: int
@@ -374,8 +363,7 @@ class Upsample:
         return (shape[0], *lengths)
 
 
-@dataclass(frozen=True, slots=True)
-class Add:
+class Add(Record):
     """Elementwise sum of ``inputs`` tensors of one shape (a residual join)."""
 
     inputs: int = 2
@@ -391,8 +379,7 @@ class Add:
         return first
 
 
-@dataclass(frozen=True, slots=True)
-class Concat:
+class Concat(Record):
     """Concatenation on the channel axis (an Inception or DenseNet join)."""
 
     inputs: int = 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
 from types import MappingProxyType
@@ -38,6 +37,7 @@ from .layers import (
     Softmax,
     Upsample,
 )
+from .record import Record
 from .spec import LocatedDict, LocatedList, Spec, did_you_mean
 
 __all__ = ["LAYER_KINDS", "STRUCTURE_KINDS", "Block", "Network", "Node", "build_network"]
@@ -51,8 +51,7 @@ MAX_SIZE = 10**30  # largest length of any tensor axis
 MAX_ERRORS = 100  # a collecting build stops after this many problems
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(Record):
     """One layer in the network: what it is, what it reads and what it produces."""
 
     index: int
@@ -68,8 +67,7 @@ class Node:
         return self.input_shapes[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(Record):
     """A named structure or template instance; its layers' names start with ``name + '.'``."""
 
     name: str
@@ -77,8 +75,7 @@ class Block:
     where: Location
 
 
-@dataclass(frozen=True, slots=True)
-class Network:
+class Network(Record):
     """A built network: nodes in execution order (a topological order)."""
 
     name: str
@@ -98,12 +95,16 @@ _MISSING: Any = object()
 _EXPR_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_]\w*)|(//|[-+*()]))")
 
 
-@dataclass(slots=True)
 class _Scope:
-    prefix: str
-    params: MappingProxyType  # template parameters visible here
-    stack: tuple[str, ...]  # templates being expanded, to refuse recursion
-    counters: dict[str, int] = field(default_factory=dict)
+    """Where the builder is: the name prefix, visible template parameters and generated-name counters."""
+
+    __slots__ = ("prefix", "params", "stack", "counters")
+
+    def __init__(self, prefix: str, params: MappingProxyType, stack: tuple[str, ...]):
+        self.prefix = prefix
+        self.params = params  # template parameters visible here
+        self.stack = stack  # templates being expanded, to refuse recursion
+        self.counters: dict[str, int] = {}
 
     def child(self, prefix: str) -> _Scope:
         return _Scope(prefix, self.params, self.stack)
@@ -735,7 +736,7 @@ def _leaf_key(kind: str, raw: LocatedDict, shape: Shape) -> Any:
     """What a leaf layer and its output shape depend on, or None if that is not just plain values.
 
     Large specs repeat the same few layers (conv 3x3 16 -> 16 on 16x8x8, ...); building one
-    (option checks, a frozen dataclass, shape rules) costs ~10-20 us, so the builder builds
+    (option checks, a frozen record, shape rules) costs ~10-20 us, so the builder builds
     each distinct (kind, options, input shape) once and shares the immutable result. Only
     successful builds are kept, so every error is still raised with its own name and location.
     ``name`` and ``repeat`` never change the layer; the value's type is part of the key

@@ -11,10 +11,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Location, SpecError
+from .record import Record
 
 __all__ = [
     "LocatedDict",
@@ -78,15 +78,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(Record):
     """A loaded spec: the input shape and the raw, located layer tree."""
 
     source: str
     name: str
     input_shape: tuple[int, ...]
     layers: LocatedList
-    blocks: LocatedDict = field(default_factory=lambda: LocatedDict(Location("<none>")))
+    blocks: LocatedDict  # the ``blocks:`` templates (empty when there are none)
     budget: LocatedDict | None = None
     where: Location = Location("<none>")
 
@@ -103,7 +102,8 @@ class Spec:
         layers = LocatedList(where)
         layers.append(layer)
         layers.item_where.append(where)
-        return cls(source=source, name="layer", input_shape=input_shape, layers=layers, where=where)
+        return cls(source=source, name="layer", input_shape=input_shape, layers=layers, blocks=LocatedDict(where),
+                   where=where)
 
 
 # --------------------------------------------------------------------------- YAML
@@ -196,14 +196,18 @@ _STANDARD_COLLECTION_TAGS = (None, "!", "tag:yaml.org,2002:seq", "tag:yaml.org,2
 _SCALAR_TAGS = tuple(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
 
 
-@dataclass(slots=True)
 class _Frame:
-    container: Any  # LocatedDict or LocatedList being filled
-    anchor: str | None
-    start_count: int  # expanded nodes counted before this collection opened
-    height: int = 1  # levels of nesting below and including this collection
-    key: Any = _NOTHING  # a mapping's key waiting for its value
-    key_where: Location | tuple[int, int] | None = None
+    """A YAML collection being filled by the tree builder."""
+
+    __slots__ = ("container", "anchor", "start_count", "height", "key", "key_where")
+
+    def __init__(self, container: Any, anchor: str | None, start_count: int):
+        self.container = container  # LocatedDict or LocatedList being filled
+        self.anchor = anchor
+        self.start_count = start_count  # expanded nodes counted before this collection opened
+        self.height = 1  # levels of nesting below and including this collection
+        self.key: Any = _NOTHING  # a mapping's key waiting for its value
+        self.key_where: Location | tuple[int, int] | None = None
 
 
 class _TreeBuilder:

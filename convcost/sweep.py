@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
@@ -35,6 +34,7 @@ from .bottleneck import insert_bottlenecks_at, with_input_shape
 from .costs import analyze, peak_activation_elements
 from .layers import Conv, Shape, conv_output_length, numel
 from .network import Network
+from .record import Record
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = ["METRICS", "SweepResult", "pareto_mask", "sweep_layer", "sweep_network"]
@@ -46,8 +46,7 @@ _INT64_SAFE = 2**62
 Progress = Callable[[int, int], None]  # (points done, points in all)
 
 
-@dataclass(frozen=True, slots=True)
-class SweepResult:
+class SweepResult(Record):
     """Columns of equal length, one entry per grid point.
 
     ``width`` (int, or the fraction as a float for fraction sweeps), ``kernel``
