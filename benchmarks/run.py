@@ -98,19 +98,17 @@ sys.stderr.write(json.dumps({"cpu": time.process_time() - cpu, "wall": time.perf
 
 STAGES = '''\
 import gc, json, sys, time
-gc.set_threshold(200_000, 30, 30)  # as convcost.cli.main does
+gc.disable()  # as convcost.cli.main does
 from convcost.spec import load_spec
 from convcost.network import build_network
 from convcost.costs import analyze
-from convcost.render_json import report_dict
-from convcost.cli.common import json_text
+from convcost.render_json import report_json
 clock = time.process_time
 times = {}
 start = clock(); spec = load_spec(sys.argv[1]); times["load (YAML events -> located tree)"] = clock() - start
 start = clock(); network = build_network(spec); times["build (shapes, names)"] = clock() - start
 start = clock(); report = analyze(network); times["analyze (costs, peak schedule)"] = clock() - start
-start = clock(); data = report_dict(report); times["report_dict (rows, block hierarchy)"] = clock() - start
-start = clock(); text = json_text(data); times["json text"] = clock() - start
+start = clock(); text = report_json(report); times["report_json (block subtotals, JSON text)"] = clock() - start
 sys.stderr.write(json.dumps(times) + "\\n")
 '''
 

@@ -34,7 +34,7 @@ from .layers import (
     numel,
 )
 from .network import INPUT, Network
-from .record import Record
+from .record import Record, set_field
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = [
@@ -203,6 +203,24 @@ class LayerCost(Record):
     line: int = 0
     category: str = "other"
 
+    def __init__(self, name: str, kind: str, input_shapes: tuple[Shape, ...], output_shape: Shape, macs: int,
+                 flops: int, flops_by_category: tuple[tuple[str, int], ...], params: int, buffers: int,
+                 weight_bytes: int, activation_bytes: int, line: int = 0, category: str = "other") -> None:
+        # One per layer of a report.
+        set_field(self, "name", name)
+        set_field(self, "kind", kind)
+        set_field(self, "input_shapes", input_shapes)
+        set_field(self, "output_shape", output_shape)
+        set_field(self, "macs", macs)
+        set_field(self, "flops", flops)
+        set_field(self, "flops_by_category", flops_by_category)
+        set_field(self, "params", params)
+        set_field(self, "buffers", buffers)
+        set_field(self, "weight_bytes", weight_bytes)
+        set_field(self, "activation_bytes", activation_bytes)
+        set_field(self, "line", line)
+        set_field(self, "category", category)
+
     @property
     def input_shape(self) -> Shape:
         return self.input_shapes[0]
@@ -280,14 +298,19 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
     macs = flops = params = buffers = activation = 0
     # Large networks repeat a few distinct layers on the same shapes (the builder shares
     # identical layer objects); a row's figures depend only on (layer, input shapes), so
-    # each distinct pair is costed once. Layers are frozen, hence hashable.
-    figures: dict[tuple[Any, tuple[Shape, ...]], dict[str, Any]] = {}
+    # each distinct pair is costed once. The layer is keyed by identity (the network keeps
+    # it alive): hashing a layer's fields for every row cost more than the costing saved.
+    figures: dict[tuple[int, tuple[Shape, ...]], LayerCost] = {}
     for node in network.nodes:
-        known = figures.get((node.layer, node.input_shapes))
+        key = (id(node.layer), node.input_shapes)
+        known = figures.get(key)
         if known is None:
             cost = layer_cost(node.layer, node.input_shapes, node.output_shape, table)
-            known = figures[node.layer, node.input_shapes] = dict(
+            known = figures[key] = LayerCost(
+                name="",
                 kind=node.layer.kind,
+                input_shapes=node.input_shapes,
+                output_shape=node.output_shape,
                 macs=cost.macs * batch,
                 flops=cost.flops * batch,
                 flops_by_category=tuple((category, count * batch) for category, count in cost.flops_by_category),
@@ -297,16 +320,18 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
                 activation_bytes=numel(node.output_shape) * batch * size,
                 category=layer_category(node.layer),
             )
-        for category, count in known["flops_by_category"]:
+        for category, count in known.flops_by_category:
             by_category[category] += count
-        row = LayerCost(name=node.name, input_shapes=node.input_shapes, output_shape=node.output_shape,
-                        line=node.where.line, **known)
-        rows.append(row)
-        macs += row.macs
-        flops += row.flops
-        params += row.params
-        buffers += row.buffers
-        activation += row.activation_bytes
+        # The row is the distinct pair's figures under this node's name and line; built
+        # positionally (100,000 rows in a large spec), in LayerCost's field order.
+        rows.append(LayerCost(node.name, known.kind, known.input_shapes, known.output_shape, known.macs,
+                              known.flops, known.flops_by_category, known.params, known.buffers,
+                              known.weight_bytes, known.activation_bytes, node.where.line, known.category))
+        macs += known.macs
+        flops += known.flops
+        params += known.params
+        buffers += known.buffers
+        activation += known.activation_bytes
     totals = Totals(
         macs=macs,
         flops=flops,
@@ -342,21 +367,24 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
     count = len(nodes)
     sizes = sizes or {}
     # storage[i]: which allocation node i's output lives in (INPUT for the network input).
-    storage: list[int] = []
+    storage: dict[int, int] = {INPUT: INPUT}
+    views: list[bool] = []
     for node in nodes:
-        storage.append(storage_of(storage, node.inputs[0]) if aliases_input(node.layer) else node.index)
+        view = aliases_input(node.layer)
+        views.append(view)
+        storage[node.index] = storage[node.inputs[0]] if view else node.index
     size: dict[int, Any] = {INPUT: numel(network.input_shape)}
+    # Nodes run in index order, so a tensor's last reader is the last node seen reading it.
     last_use = {INPUT: -1}
-    for node in nodes:
-        if storage[node.index] == node.index:
-            size[node.index] = sizes.get(node.index, numel(node.output_shape))
-            last_use[node.index] = node.index
+    for node, view in zip(nodes, views):
+        index = node.index
+        if view:
+            last_use[storage[index]] = index
+        else:
+            size[index] = sizes.get(index, numel(node.output_shape))
+            last_use[index] = index
         for ref in node.inputs:
-            owner = storage_of(storage, ref)
-            last_use[owner] = max(last_use[owner], node.index)
-        if aliases_input(node.layer):
-            owner = storage[node.index]
-            last_use[owner] = max(last_use[owner], node.index)
+            last_use[storage[ref]] = index
     if count:
         last_use[storage[count - 1]] = count  # the result is kept
     else:
@@ -367,14 +395,11 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
             frees[step].append(owner)
     alive = size[INPUT]
     peak = alive
-    for node in nodes:
-        if storage[node.index] == node.index:
+    for node, view in zip(nodes, views):
+        if not view:
             alive = alive + size[node.index]
         peak = maximum(peak, alive)
         for owner in frees[node.index]:
             alive = alive - size[owner]
     return peak
 
-
-def storage_of(storage: list[int], ref: int) -> int:
-    return INPUT if ref == INPUT else storage[ref]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .record import Record
+from .record import Record, set_field
 
 __all__ = ["ConvcostError", "Location", "SpecError", "UsageError"]
 
@@ -13,6 +13,11 @@ class Location(Record):
     file: str
     line: int = 0
     column: int = 0
+
+    def __init__(self, file: str, line: int = 0, column: int = 0) -> None:  # one per YAML collection
+        set_field(self, "file", file)
+        set_field(self, "line", line)
+        set_field(self, "column", column)
 
     def __str__(self) -> str:
         if self.line <= 0:

@@ -37,7 +37,7 @@ from .layers import (
     Softmax,
     Upsample,
 )
-from .record import Record
+from .record import Record, set_field
 from .spec import LocatedDict, LocatedList, Spec, did_you_mean
 
 __all__ = ["LAYER_KINDS", "STRUCTURE_KINDS", "Block", "Network", "Node", "build_network"]
@@ -61,6 +61,16 @@ class Node(Record):
     input_shapes: tuple[Shape, ...]
     output_shape: Shape
     where: Location
+
+    def __init__(self, index: int, name: str, layer: Layer, inputs: tuple[int, ...], input_shapes: tuple[Shape, ...],
+                 output_shape: Shape, where: Location) -> None:  # one per layer
+        set_field(self, "index", index)
+        set_field(self, "name", name)
+        set_field(self, "layer", layer)
+        set_field(self, "inputs", inputs)
+        set_field(self, "input_shapes", input_shapes)
+        set_field(self, "output_shape", output_shape)
+        set_field(self, "where", where)
 
     @property
     def input_shape(self) -> Shape:
@@ -565,7 +575,8 @@ class _Builder:
     def add(self, name: str, layer_factory: Callable[[], Layer], inputs: tuple[int, ...], where: Location,
             key: Any = None) -> int:
         """Append a node; ``key`` (see _leaf_key) reuses the layer and output shape of an identical one."""
-        shapes = tuple([self.shape(ref) for ref in inputs])
+        nodes = self.nodes
+        shapes = tuple([nodes[ref].output_shape if ref != INPUT else self.spec.input_shape for ref in inputs])
         follows = bool(self.tainted) and any(ref in self.tainted for ref in inputs)
         try:
             made = self.made.get(key) if key is not None else None
@@ -590,11 +601,14 @@ class _Builder:
             return self.failed(error, name, inputs, where)
         if len(self.nodes) >= MAX_NODES:
             raise self.stop(SpecError(f"network expands to more than {MAX_NODES:,} layers", where, name))
-        self.claim(name, where)
-        self.nodes.append(Node(len(self.nodes), name, layer, inputs, shapes, output, where))
+        if name in self.names:
+            self.claim(name, where)  # a duplicate: raised, or noted when collecting
+        self.names.add(name)
+        index = len(nodes)
+        nodes.append(Node(index, name, layer, inputs, shapes, output, where))
         if follows:
-            self.tainted.add(len(self.nodes) - 1)
-        return len(self.nodes) - 1
+            self.tainted.add(index)
+        return index
 
     def claim(self, name: str, where: Location) -> None:
         if name in self.names:
@@ -642,7 +656,10 @@ class _Builder:
         else:
             local = scope.generated(kind)
         name = scope.full(local)
-        repeat = _resolve(raw.get("repeat", 1), scope, raw.at("repeat"), name)
+        repeat = raw.get("repeat", 1)
+        if repeat == 1 and type(repeat) is int:  # most entries have no 'repeat'
+            return self.one(kind, raw, where, x, scope, name)
+        repeat = _resolve(repeat, scope, raw.at("repeat"), name)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
             raise SpecError(f"'repeat' must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}",
                             raw.at("repeat"), name)
@@ -661,9 +678,10 @@ class _Builder:
 
     def one(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         if kind in LAYER_KINDS:
-            options = _Options(kind, raw, where, name, scope)
-            return self.add(name, lambda: LAYER_KINDS[kind](options, self.shape(x)), (x,), where,
-                            _leaf_key(kind, raw, self.shape(x)))
+            shape = self.shape(x)
+            # The options are read only when the layer is not one already built (see _leaf_key).
+            return self.add(name, lambda: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), shape), (x,),
+                            where, _leaf_key(kind, raw, shape))
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
         if kind in self.templates:

@@ -166,11 +166,7 @@ def _compose(text: str, source: str) -> Any:
     builder = _TreeBuilder(source)
     parser = _yaml_loader()(text)
     try:
-        # yaml.parse() without its generator: one C call per event, bound methods hoisted
-        # (a few percent of loading a 100,000-layer spec).
-        feed, more, next_event = builder.feed, parser.check_event, parser.get_event
-        while more():
-            feed(next_event())
+        builder.build(parser)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
@@ -236,37 +232,90 @@ class _TreeBuilder:
             raise SpecError(f"spec expands to more than {MAX_NODES:,} YAML nodes (an alias bomb?); refused",
                             self.where(event))
 
-    def feed(self, event: Any) -> None:
+    def build(self, parser: Any) -> None:
+        """Read every event of ``parser`` (yaml.parse() without its generator).
+
+        The three commonest events (a scalar, a collection opening, a collection
+        closing) are handled inline with the state in local names: this loop is most
+        of the time of loading a 100,000-layer spec beyond libyaml's own. Everything
+        else, and every error, goes through the methods below.
+        """
         yaml = self.yaml
-        if isinstance(event, yaml.ScalarEvent):
-            self.count += 1
-            if self.count > MAX_NODES or len(self.stack) > MAX_DEPTH:
-                self.counted(0, event)
-                self.check_depth(1, event)
-            key = (event.tag, event.value, event.implicit)
-            value = self.scalars.get(key, _NOTHING)
-            if value is _NOTHING:
-                value = self.scalars[key] = self.scalar(event)
-            stack = self.stack
-            if event.anchor is not None or not stack:
-                self.place(value, event, 1)
-                return
-            # place() for the commonest event, a plain scalar item or mapping value,
-            # written out here: about a tenth of loading a 100,000-layer spec.
-            frame = stack[-1]
-            if frame.height == 1:
-                frame.height = 2
-            container = frame.container
-            if type(container) is LocatedList:
-                container.append(value)
-                container.item_where.append(self.value_where(value, event, False))
-            elif frame.key is not _NOTHING:
-                container[frame.key] = value
-                container.key_where[frame.key] = frame.key_where
-                frame.key = _NOTHING
+        scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+        mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+        stack, scalars = self.stack, self.scalars
+        more, next_event = parser.check_event, parser.get_event
+        while more():
+            event = next_event()
+            kind = type(event)
+            if kind is scalar_event:
+                self.count += 1
+                if self.count > MAX_NODES or len(stack) > MAX_DEPTH:
+                    self.counted(0, event)
+                    self.check_depth(1, event)
+                key = (event.tag, event.value, event.implicit)
+                value = scalars.get(key, _NOTHING)
+                if value is _NOTHING:
+                    value = scalars[key] = self.scalar(event)
+                if event.anchor is not None or not stack:
+                    self.place(value, event, 1)
+                    continue
+                frame = stack[-1]
+                if frame.height == 1:
+                    frame.height = 2
+                container = frame.container
+                mark = event.start_mark
+                if type(container) is LocatedList:
+                    container.append(value)
+                    container.item_where.append((mark.line + 1, mark.column + 1))
+                elif frame.key is not _NOTHING:
+                    container[frame.key] = value
+                    container.key_where[frame.key] = frame.key_where
+                    frame.key = _NOTHING
+                elif value in container:
+                    self.place(value, event, 1)  # raises: duplicate key
+                else:
+                    frame.key, frame.key_where = value, (mark.line + 1, mark.column + 1)
+            elif kind is mapping_start or kind is sequence_start:
+                if event.tag not in _STANDARD_COLLECTION_TAGS:
+                    raise SpecError(f"unsupported YAML tag {event.tag!r}", self.where(event))
+                self.count += 1
+                if self.count > MAX_NODES or len(stack) > MAX_DEPTH:
+                    self.counted(0, event)
+                    self.check_depth(1, event)
+                where = self.where(event)
+                container = LocatedDict(where) if kind is mapping_start else LocatedList(where)
+                stack.append(_Frame(container, event.anchor, self.count - 1))
+            elif kind is mapping_end or kind is sequence_end:
+                frame = stack.pop()
+                container = frame.container
+                if frame.key is not _NOTHING and type(container) is LocatedDict:
+                    raise SpecError("mapping key without a value", self.located(frame.key_where))
+                if frame.anchor is not None:
+                    self.anchors[frame.anchor] = (container, self.count - frame.start_count, frame.height)
+                if not stack:
+                    self.root = container
+                    continue
+                parent = stack[-1]
+                if parent.height <= frame.height:
+                    parent.height = frame.height + 1
+                into = parent.container
+                if type(into) is LocatedList:
+                    into.append(container)
+                    into.item_where.append(container.where)
+                elif parent.key is not _NOTHING:
+                    into[parent.key] = container
+                    into.key_where[parent.key] = parent.key_where
+                    parent.key = _NOTHING
+                else:
+                    self.place(container, event, frame.height, anchored=True)  # raises: a collection as a key
             else:
-                self.place(value, event, 1)  # a key: place() checks it
-        elif isinstance(event, yaml.AliasEvent):
+                self.other(event)
+
+    def other(self, event: Any) -> None:
+        """An alias, or a stream or document boundary."""
+        yaml = self.yaml
+        if isinstance(event, yaml.AliasEvent):
             if any(frame.anchor == event.anchor for frame in self.stack):
                 raise SpecError(f"alias '*{event.anchor}' refers to a node that contains it", self.where(event))
             if event.anchor not in self.anchors:
@@ -275,23 +324,6 @@ class _TreeBuilder:
             self.counted(size, event)
             self.check_depth(height, event)
             self.place(value, event, height)
-        elif isinstance(event, yaml.CollectionStartEvent):
-            if event.tag not in _STANDARD_COLLECTION_TAGS:
-                raise SpecError(f"unsupported YAML tag {event.tag!r}", self.where(event))
-            self.count += 1
-            if self.count > MAX_NODES or len(self.stack) > MAX_DEPTH:
-                self.counted(0, event)
-                self.check_depth(1, event)
-            where = self.where(event)
-            container = LocatedDict(where) if isinstance(event, yaml.MappingStartEvent) else LocatedList(where)
-            self.stack.append(_Frame(container, event.anchor, self.count - 1))
-        elif isinstance(event, yaml.CollectionEndEvent):
-            frame = self.stack.pop()
-            if isinstance(frame.container, LocatedDict) and frame.key is not _NOTHING:
-                raise SpecError("mapping key without a value", self.located(frame.key_where))
-            if frame.anchor is not None:
-                self.anchors[frame.anchor] = (frame.container, self.count - frame.start_count, frame.height)
-            self.place(frame.container, event, frame.height, anchored=True)
         elif isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:

@@ -182,3 +182,30 @@ def test_every_package_record_is_slotted_and_ordered_as_declared(cls: type) -> N
     assert cls.__slots__ == declared
     assert "__dict__" not in dir(cls)
     assert all(type(cls.__dict__[name]).__name__ == "member_descriptor" for name in declared)  # slots
+
+
+OWN_INIT = [cls for cls in PACKAGE_RECORDS if "__init__" in cls.__dict__]
+
+
+def test_hot_records_have_their_own_init():
+    names = {cls.__qualname__ for cls in OWN_INIT}
+    assert {"Location", "Node", "LayerCost", "Group"} <= names
+
+
+@pytest.mark.parametrize("cls", OWN_INIT, ids=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
+def test_own_init_sets_every_field_with_the_declared_defaults(cls: type) -> None:
+    assert cls._post_init is None  # an own __init__ does not run __post_init__ checks
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert tuple(parameter.name for parameter in parameters) == fields(cls)
+    declared = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    assert declared == cls._defaults
+    # every field set from its own argument: distinct markers come back in order
+    markers = tuple(object() for _ in parameters)
+    value = object.__new__(cls)
+    cls.__init__(value, *markers)
+    assert tuple(getattr(value, name) for name in fields(cls)) == markers
+    if declared:  # defaults fill in when omitted
+        required = len(parameters) - len(declared)
+        partial = object.__new__(cls)
+        cls.__init__(partial, *markers[:required])
+        assert tuple(getattr(partial, name) for name in fields(cls)[required:]) == tuple(declared.values())

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from convcost import analyze, load
-from convcost.grouping import hierarchy
-from convcost.render_json import report_dict
+from convcost.grouping import block_groups, hierarchy
+from convcost.render_json import json_text, report_dict, report_json
 from convcost.render_table import report_renderable
 
 from .conftest import EXAMPLES, ROOT
@@ -41,6 +41,9 @@ def test_every_example_invariants(path):
     assert sum((row.group or row.layer).macs for row in top) == t.macs
     doc = json.loads(json.dumps(report_dict(report)))
     assert doc["totals"]["macs"] == t.macs
+    # the CLI's JSON text (rows encoded once per distinct row) is the dict path's text exactly
+    assert report_json(report) == json_text(report_dict(report))
+    assert block_groups(report) == tuple(row.group for row in hierarchy(report) if row.group is not None)
 
 
 @pytest.mark.parametrize("name,depth", [("one_by_one", None), ("googlenet", 1), ("resnet18", 2)])

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from convcost import analyze, loads
-from convcost.cli.common import json_text
-from convcost.render_json import report_dict
+from convcost.grouping import block_groups, hierarchy
+from convcost.render_json import json_text, report_dict, report_json
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("gen_specs", ROOT / "benchmarks" / "gen_specs.py")
@@ -91,3 +91,28 @@ def test_json_text_is_the_same_document_one_layer_per_line():
     lines = text.splitlines()
     layer_lines = [line for line in lines if line.startswith('    {"name": ')]
     assert len(layer_lines) == len(data["layers"]) + len(data["blocks"])
+
+
+@pytest.mark.parametrize("kind", ["stack", "branched"])
+def test_report_json_is_the_dict_path_text(kind):
+    # report_json encodes each distinct row once and splices names and lines in; the text
+    # must be exactly what encoding report_dict gives, for repeated and one-off rows alike.
+    spec = gen_specs.stack_spec(997) if kind == "stack" else gen_specs.branched_spec(600, depth=3)
+    report = analyze(loads(spec))
+    assert report_json(report) == json_text(report_dict(report))
+
+
+def test_block_groups_are_the_hierarchy_groups_in_order():
+    report = analyze(loads(gen_specs.branched_spec(300, depth=3)))
+    groups = block_groups(report)
+    assert groups == tuple(row.group for row in hierarchy(report) if row.group is not None)
+    assert len(groups) > 100
+    # brute force: a group is every row named under it, summed; every prefix is a group, once
+    prefixes = {row.name.rsplit(".", k)[0] for row in report.layers for k in range(1, row.name.count(".") + 1)}
+    assert sorted(g.name for g in groups) == sorted(prefixes)
+    for group in groups:
+        members = [row for row in report.layers if row.name.startswith(group.name + ".")]
+        assert group.layers == len(members)
+        assert group.macs == sum(row.macs for row in members)
+        assert group.activation_bytes == sum(row.activation_bytes for row in members)
+        assert group.output_shape == members[-1].output_shape

@@ -54,9 +54,9 @@ def analyze(
 
 def render_report(report: Any, fmt: str, *, exact: bool = False, depth: int | None = None) -> Any:
     if fmt == "json":
-        from ..render_json import report_dict
+        from ..render_json import report_json
 
-        return report_dict(report)
+        return report_json(report)
     if fmt == "markdown":
         from ..render_markdown import report_markdown
 
