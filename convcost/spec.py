@@ -243,7 +243,7 @@ class _TreeBuilder:
         yaml = self.yaml
         scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
         mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
-        stack, scalars = self.stack, self.scalars
+        stack, scalars, source = self.stack, self.scalars, self.source
         more, next_event = parser.check_event, parser.get_event
         while more():
             event = next_event()
@@ -283,7 +283,8 @@ class _TreeBuilder:
                 if self.count > MAX_NODES or len(stack) > MAX_DEPTH:
                     self.counted(0, event)
                     self.check_depth(1, event)
-                where = self.where(event)
+                mark = event.start_mark
+                where = Location(source, mark.line + 1, mark.column + 1)
                 container = LocatedDict(where) if kind is mapping_start else LocatedList(where)
                 stack.append(_Frame(container, event.anchor, self.count - 1))
             elif kind is mapping_end or kind is sequence_end:
