@@ -294,13 +294,13 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     size = dtype_bytes(dtype)
     rows: list[LayerCost] = []
-    by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
-    macs = flops = params = buffers = activation = 0
     # Large networks repeat a few distinct layers on the same shapes (the builder shares
     # identical layer objects); a row's figures depend only on (layer, input shapes), so
-    # each distinct pair is costed once. The layer is keyed by identity (the network keeps
-    # it alive): hashing a layer's fields for every row cost more than the costing saved.
+    # each distinct pair is costed once, and totalled once times its number of rows. The
+    # layer is keyed by identity (the network keeps it alive): hashing a layer's fields for
+    # every row cost more than the costing saved.
     figures: dict[tuple[int, tuple[Shape, ...]], LayerCost] = {}
+    uses: dict[tuple[int, tuple[Shape, ...]], int] = {}
     for node in network.nodes:
         key = (id(node.layer), node.input_shapes)
         known = figures.get(key)
@@ -320,18 +320,25 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
                 activation_bytes=numel(node.output_shape) * batch * size,
                 category=layer_category(node.layer),
             )
-        for category, count in known.flops_by_category:
-            by_category[category] += count
+            uses[key] = 1
+        else:
+            uses[key] += 1
         # The row is the distinct pair's figures under this node's name and line; built
         # positionally (100,000 rows in a large spec), in LayerCost's field order.
         rows.append(LayerCost(node.name, known.kind, known.input_shapes, known.output_shape, known.macs,
                               known.flops, known.flops_by_category, known.params, known.buffers,
                               known.weight_bytes, known.activation_bytes, node.where.line, known.category))
-        macs += known.macs
-        flops += known.flops
-        params += known.params
-        buffers += known.buffers
-        activation += known.activation_bytes
+    by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
+    macs = flops = params = buffers = activation = 0
+    for key, known in figures.items():
+        count = uses[key]
+        macs += known.macs * count
+        flops += known.flops * count
+        params += known.params * count
+        buffers += known.buffers * count
+        activation += known.activation_bytes * count
+        for category, flops_here in known.flops_by_category:
+            by_category[category] += flops_here * count
     totals = Totals(
         macs=macs,
         flops=flops,

@@ -101,9 +101,14 @@ def _groups(report: NetworkCost) -> dict[str, Group]:
     for prefix in inside:
         spans[prefix][1] = len(layers)
     # Running sums make each subtotal two lookups: O(layers) in all however deep the nesting.
-    sums = _running_sums(layers)
-    return {prefix: _subtotal(prefix, kinds.get(prefix, ""), layers, start, end, sums)
-            for prefix, (start, end) in spans.items()}
+    macs, flops, params, weight_bytes, activation_bytes = _running_sums(layers)
+    # One Group per block (50,000 in a large branched spec), built positionally in field order.
+    return {
+        prefix: Group(prefix, kinds.get(prefix, ""), prefix.count("."), end - start, layers[end - 1].output_shape,
+                      macs[end] - macs[start], flops[end] - flops[start], params[end] - params[start],
+                      weight_bytes[end] - weight_bytes[start], activation_bytes[end] - activation_bytes[start])
+        for prefix, (start, end) in spans.items()
+    }
 
 
 def _rows(report: NetworkCost, depth: int | None) -> tuple[Row, ...]:
@@ -133,15 +138,6 @@ _SUMMED = ("macs", "flops", "params", "weight_bytes", "activation_bytes")
 def _running_sums(rows: tuple[LayerCost, ...]) -> tuple[list[int], ...]:
     """For each summed field, ``sums[f][i]`` is the total over ``rows[:i]``."""
     return tuple(list(accumulate(map(attrgetter(field), rows), initial=0)) for field in _SUMMED)
-
-
-def _subtotal(name: str, kind: str, rows: tuple[LayerCost, ...], start: int, end: int,
-              sums: tuple[list[int], ...]) -> Group:
-    macs, flops, params, weight_bytes, activation_bytes = sums
-    # Positional, in Group's field order (one per block: 50,000 in a large branched spec).
-    return Group(name, kind, name.count("."), end - start, rows[end - 1].output_shape, macs[end] - macs[start],
-                 flops[end] - flops[start], params[end] - params[start], weight_bytes[end] - weight_bytes[start],
-                 activation_bytes[end] - activation_bytes[start])
 
 
 class KindTotal(Record):

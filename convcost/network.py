@@ -548,7 +548,7 @@ class _Builder:
         self.broken: set[Any] = set()  # blocks with problems of their own
         self.depth = 0
         self.templates = _templates(spec, errors, self.broken)
-        self.made: dict[Any, tuple[Layer, Shape]] = {}  # leaf layers built, by _leaf_key
+        self.made: dict[Any, tuple[Layer, Shape]] = {}  # layers built, by (key, input shapes)
 
     def stop(self, error: SpecError) -> Exception:
         return error if self.errors is None else _Stop(error)
@@ -574,11 +574,14 @@ class _Builder:
 
     def add(self, name: str, layer_factory: Callable[[], Layer], inputs: tuple[int, ...], where: Location,
             key: Any = None) -> int:
-        """Append a node; ``key`` (see _leaf_key) reuses the layer and output shape of an identical one."""
+        """Append a node; ``key`` (see _leaf_key) names what the layer depends on besides its input
+        shapes, and reuses the layer and output shape of an identical one on the same shapes."""
         nodes = self.nodes
         shapes = tuple([nodes[ref].output_shape if ref != INPUT else self.spec.input_shape for ref in inputs])
         follows = bool(self.tainted) and any(ref in self.tainted for ref in inputs)
         try:
+            if key is not None:
+                key = (key, shapes)
             made = self.made.get(key) if key is not None else None
             if made is not None:
                 layer, output = made
@@ -681,7 +684,7 @@ class _Builder:
             shape = self.shape(x)
             # The options are read only when the layer is not one already built (see _leaf_key).
             return self.add(name, lambda: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), shape), (x,),
-                            where, _leaf_key(kind, raw, shape))
+                            where, _leaf_key(kind, raw))
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
         if kind in self.templates:
@@ -703,7 +706,7 @@ class _Builder:
             for index, branch in enumerate(branches):
                 outputs.append(self.sequence(branch, x, inner.child(f"{name}.branch{index + 1}"), branches.at(index)))
             count = len(outputs)
-            return self.add(f"{name}.concat", lambda: Concat(inputs=count), tuple(outputs), where)
+            return self.add(f"{name}.concat", lambda: Concat(inputs=count), tuple(outputs), where, ("concat", count))
         if kind == "residual":
             options.check_keys((*_COMMON, "body", "shortcut"))
             if "body" not in raw:
@@ -711,13 +714,13 @@ class _Builder:
             body = self.sequence(raw["body"], x, inner.child(f"{name}.body"), raw.at("body"))
             shortcut_items = raw.get("shortcut") or LocatedList(where)
             shortcut = self.sequence(shortcut_items, x, inner.child(f"{name}.shortcut"), raw.at("shortcut"))
-            return self.add(f"{name}.add", lambda: Add(inputs=2), (body, shortcut), where)
+            return self.add(f"{name}.add", lambda: Add(inputs=2), (body, shortcut), where, ("add", 2))
         # dense
         options.check_keys((*_COMMON, "body"))
         if "body" not in raw:
             raise SpecError("dense needs 'body', a list of layers", where, name)
         body = self.sequence(raw["body"], x, inner.child(f"{name}.body"), raw.at("body"))
-        return self.add(f"{name}.concat", lambda: Concat(inputs=2), (x, body), where)
+        return self.add(f"{name}.concat", lambda: Concat(inputs=2), (x, body), where, ("concat", 2))
 
     def template(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         params, layers, template_where = self.templates[kind]
@@ -750,12 +753,13 @@ class _Builder:
 _PLAIN_TYPES = (int, bool, str, type(None))  # not float: -0.0 == 0.0 would share a layer
 
 
-def _leaf_key(kind: str, raw: LocatedDict, shape: Shape) -> Any:
-    """What a leaf layer and its output shape depend on, or None if that is not just plain values.
+def _leaf_key(kind: str, raw: LocatedDict) -> Any:
+    """What a leaf layer depends on besides its input shape, or None if that is not just plain values.
 
     Large specs repeat the same few layers (conv 3x3 16 -> 16 on 16x8x8, ...); building one
     (option checks, a frozen record, shape rules) costs ~10-20 us, so the builder builds
-    each distinct (kind, options, input shape) once and shares the immutable result. Only
+    each distinct (kind, options, input shape) once and shares the immutable result
+    (``add()`` puts the input shapes in the key; joins are keyed the same way). Only
     successful builds are kept, so every error is still raised with its own name and location.
     ``name`` and ``repeat`` never change the layer; the value's type is part of the key
     because ``1 == True``. ``$param`` strings depend on the scope and are not keyed.
@@ -767,7 +771,7 @@ def _leaf_key(kind: str, raw: LocatedDict, shape: Shape) -> Any:
         if type(value) not in _PLAIN_TYPES or (type(value) is str and value.startswith("$")):
             return None
         items.append((option, type(value), value))
-    return kind, shape, tuple(items)
+    return kind, tuple(items)
 
 
 def _split_entry(item: Any, where: Location, scope: _Scope) -> tuple[str, LocatedDict]:
