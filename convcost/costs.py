@@ -376,18 +376,18 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
     # storage[i]: which allocation node i's output lives in (INPUT for the network input).
     storage: dict[int, int] = {INPUT: INPUT}
     views: list[bool] = []
-    for node in nodes:
-        view = aliases_input(node.layer)
-        views.append(view)
-        storage[node.index] = storage[node.inputs[0]] if view else node.index
     size: dict[int, Any] = {INPUT: numel(network.input_shape)}
     # Nodes run in index order, so a tensor's last reader is the last node seen reading it.
     last_use = {INPUT: -1}
-    for node, view in zip(nodes, views):
+    for node in nodes:
         index = node.index
+        view = aliases_input(node.layer)
+        views.append(view)
         if view:
-            last_use[storage[index]] = index
+            owner = storage[index] = storage[node.inputs[0]]
+            last_use[owner] = index
         else:
+            storage[index] = index
             size[index] = sizes.get(index, numel(node.output_shape))
             last_use[index] = index
         for ref in node.inputs:
@@ -396,17 +396,17 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
         last_use[storage[count - 1]] = count  # the result is kept
     else:
         last_use[INPUT] = 0
-    frees: list[list[int]] = [[] for _ in range(count + 1)]
+    frees: dict[int, list[int]] = {}  # step -> the allocations freed after it
     for owner, step in last_use.items():
         if 0 <= step <= count:
-            frees[step].append(owner)
+            frees.setdefault(step, []).append(owner)
     alive = size[INPUT]
     peak = alive
     for node, view in zip(nodes, views):
         if not view:
             alive = alive + size[node.index]
         peak = maximum(peak, alive)
-        for owner in frees[node.index]:
+        for owner in frees.get(node.index, ()):
             alive = alive - size[owner]
     return peak
 
