@@ -580,9 +580,8 @@ class _Builder:
         shapes = tuple([nodes[ref].output_shape if ref != INPUT else self.spec.input_shape for ref in inputs])
         follows = bool(self.tainted) and any(ref in self.tainted for ref in inputs)
         try:
-            if key is not None:
-                key = (key, shapes)
-            made = self.made.get(key) if key is not None else None
+            made_key = None if key is None else (key, shapes)
+            made = None if made_key is None else self.made.get(made_key)
             if made is not None:
                 layer, output = made
             else:
@@ -590,8 +589,8 @@ class _Builder:
                 output = layer.output_shape(*shapes)
                 if any(size > MAX_SIZE for size in output):
                     raise LayerError(f"output has an axis longer than the limit of 10^{len(str(MAX_SIZE)) - 1}")
-                if key is not None:
-                    self.made[key] = layer, output
+                if made_key is not None:
+                    self.made[made_key] = layer, output
         except LayerError as exc:
             # A shape rule broken downstream of a bad layer is a consequence, not a new problem.
             error = SpecError(str(exc), where, name)

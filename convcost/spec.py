@@ -163,7 +163,15 @@ def _compose(text: str, source: str) -> Any:
     """
     import yaml
 
+    from .yaml_subset import Unsupported, read
+
     builder = _TreeBuilder(source)
+    try:
+        # Most specs, and large generated ones, are plain block YAML: read line by line
+        # (same tree and locations); anything else, and every error, goes through libyaml.
+        return read(text, source, builder.scalar, MAX_NODES)
+    except Unsupported:
+        pass
     parser = _yaml_loader()(text)
     try:
         builder.build(parser)

@@ -201,3 +201,36 @@ def test_a_layer_of_exactly_10_to_the_15_macs() -> None:
     network = loads("input: 1000x1000x1000x1000\nlayers: [{conv3d: {out: 1000, kernel: 1, bias: false}}]")
     assert analyze(network).totals.macs == 10**15
     assert analyze(network, batch=10**6).totals.macs == 10**21
+
+
+def _tree(value):
+    """A located tree as plain data with every location, for comparing two loaders."""
+    from convcost.spec import LocatedDict, LocatedList
+
+    if isinstance(value, LocatedDict):
+        return ("map", str(value.where), [(key, str(value.at(key)), _tree(item)) for key, item in value.items()])
+    if isinstance(value, LocatedList):
+        return ("seq", str(value.where), [(str(value.at(i)), _tree(item)) for i, item in enumerate(value)])
+    return value
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples").glob("*.yaml")),
+                         ids=lambda path: path.stem)
+def test_pure_python_yaml_gives_the_same_tree_and_locations(path, monkeypatch):
+    # libyaml is used when present; without it PyYAML's own parser feeds the same loop.
+    import yaml
+
+    import convcost.spec as spec_module
+    import convcost.yaml_subset
+
+    def refuse(*args, **kwargs):
+        raise convcost.yaml_subset.Unsupported
+
+    monkeypatch.setattr(convcost.yaml_subset, "read", refuse)  # the event path, not the line reader
+    text = path.read_text()
+    with_libyaml = loads_spec(text, str(path))
+    monkeypatch.setattr(spec_module, "_yaml_loader", lambda: yaml.SafeLoader)
+    pure = loads_spec(text, str(path))
+    assert _tree(pure.layers) == _tree(with_libyaml.layers)
+    assert _tree(pure.blocks) == _tree(with_libyaml.blocks)
+    assert (pure.name, pure.input_shape) == (with_libyaml.name, with_libyaml.input_shape)

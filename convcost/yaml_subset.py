@@ -1,0 +1,297 @@
+"""A fast reader for the plain subset of YAML that large specs are written in.
+
+Generated and hand-written specs mostly use block mappings and sequences of
+plain words and numbers, with one-line flow collections for options::
+
+    layers:
+      - conv: {out: 64, kernel: 3, padding: 1}   # a comment
+      - relu
+      - concat:
+          branches:
+            - [pointwise: {out: 32}]
+            - []
+
+Reading such text line by line here builds the same located tree as libyaml's
+events do in ``spec._TreeBuilder`` (the same values, and the same line and
+column for every key, item and collection), about twice as fast. Anything
+outside the subset, and anything that would be an error, raises
+:class:`Unsupported` and the caller reads the text with libyaml instead: quotes,
+anchors, aliases, tags, block scalars, multi-line scalars or flow collections,
+complex keys, empty values, tabs, non-ASCII text, directives and document
+markers, duplicate keys, deep nesting. So every error message still comes from
+the libyaml path. tests/test_yaml_subset.py compares the two readers on every
+example, on generated specs and on random documents in and near the subset.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import Location
+from .spec import LocatedDict, LocatedList
+
+__all__ = ["Unsupported", "read"]
+
+MAX_NESTING = 32  # collections within each other; deeper text goes to libyaml (which checks the limit)
+
+# Any of these anywhere (comments included) sends the text to libyaml.
+_OUTSIDE = re.compile(r"[^\x20-\x7e\n]|[\"'&*!|>%@`?\\]|^(?:---|\.\.\.)", re.M)
+# A plain scalar: letters, digits and _ . + - $, not starting with '-' unless a number follows.
+_PLAIN = r"(?:-(?=[0-9.]))?[A-Za-z0-9_.+$][A-Za-z0-9_.+\-$]*"
+_KEY = re.compile(_PLAIN + r"(?=:(?: |$))")  # a key, followed by ': ' or by ':' at the end of the line
+_WORD = re.compile(_PLAIN)
+_FLOW = re.compile(r" *(?:([\[\]{},])|(: )|(" + _PLAIN + "))")
+# The commonest flow collection, options: {key: value, ...} of plain scalars only.
+_FLAT_MAPPING = re.compile(r"\{ *(?:" + _PLAIN + ": " + _PLAIN + "(?: *, *" + _PLAIN + ": " + _PLAIN + r")*)? *\}")
+_PAIR = re.compile("(" + _PLAIN + "): (" + _PLAIN + ")")
+
+
+class Unsupported(Exception):
+    """The text is outside the subset (or invalid); read it with libyaml."""
+
+
+class _Mark:
+    """What ``_TreeBuilder.scalar`` reads of a libyaml event, for a plain scalar."""
+
+    __slots__ = ("value", "start_mark", "end_mark", "line", "column")
+    tag = None
+    implicit = (True, False)
+    style = None
+    anchor = None
+
+    def __init__(self, value: str, line: int, column: int):
+        self.value = value
+        self.line, self.column = line, column  # 0-based, as libyaml's marks
+        self.start_mark = self.end_mark = self
+
+
+def read(text: str, source: str, scalar: Callable[[Any], Any], max_nodes: int) -> LocatedDict:
+    """The located tree of ``text``, whose root must be a block mapping; raises :class:`Unsupported`.
+
+    ``scalar(event)`` turns a plain scalar into its value (``spec._TreeBuilder.scalar``); a
+    scalar it refuses, or more than ``max_nodes`` nodes, is left to libyaml to report.
+    """
+    if _OUTSIDE.search(text):
+        raise Unsupported
+    return _Reader(text, source, scalar, max_nodes).document()
+
+
+class _Reader:
+    def __init__(self, text: str, source: str, scalar: Callable[[Any], Any], max_nodes: int):
+        self.source = source
+        self.scalar = scalar
+        self.max_nodes = max_nodes
+        self.count = 0
+        self.values: dict[str, Any] = {}
+        # (1-based line, indent, content without comment or trailing spaces) of every non-blank line
+        self.lines: list[tuple[int, int, str]] = []
+        for number, line in enumerate(text.split("\n"), 1):
+            hash_at = line.find("#")
+            if hash_at >= 0:
+                if hash_at and line[hash_at - 1] != " ":
+                    raise Unsupported  # '#' inside a scalar
+                line = line[:hash_at]
+            content = line.rstrip(" ")
+            if content:
+                indent = len(content) - len(content.lstrip(" "))
+                self.lines.append((number, indent, content))
+
+    # ------------------------------------------------------------------ values
+
+    def value(self, word: str, line: int, column: int) -> Any:
+        """A plain scalar at 1-based ``line`` and 0-based ``column``."""
+        self.count += 1
+        if self.count > self.max_nodes:
+            raise Unsupported
+        known = self.values.get(word, self)
+        if known is self:
+            try:
+                known = self.values[word] = self.scalar(_Mark(word, line - 1, column))
+            except Exception:  # refused (hex integer, merge key, ...): libyaml's path says why
+                raise Unsupported from None
+        return known
+
+    def opened(self, depth: int) -> None:
+        self.count += 1
+        if depth > MAX_NESTING or self.count > self.max_nodes:
+            raise Unsupported
+
+    # ------------------------------------------------------------------ block
+
+    def document(self) -> LocatedDict:
+        if not self.lines or self.lines[0][1] != 0:
+            raise Unsupported
+        root, end = self.node(0, 0, 1)
+        if end != len(self.lines) or not isinstance(root, LocatedDict):
+            raise Unsupported
+        return root
+
+    def node(self, index: int, column: int, depth: int) -> tuple[Any, int]:
+        """The node whose text starts at ``column`` of line ``index``; returns it and the next line."""
+        number, indent, content = self.lines[index]
+        text = content[column:]
+        if text.startswith("- ") or text == "-":
+            return self.sequence(index, column, depth)
+        if text[0] in "[{":
+            value, end = self.flow(content, column, number, depth)
+            if end != len(content):
+                raise Unsupported  # text after a flow collection
+            return value, index + 1
+        if _KEY.match(text):
+            return self.mapping(index, column, depth)
+        if not _WORD.fullmatch(text):
+            raise Unsupported
+        return self.value(text, number, column), index + 1
+
+    def sequence(self, index: int, column: int, depth: int, under_key: bool = False) -> tuple[LocatedList, int]:
+        """A block sequence whose '-' are at ``column``; ``under_key``: it is a mapping value written
+        at its key's indent, so a line there that is not an item ends it (the next key)."""
+        self.opened(depth)
+        number = self.lines[index][0]
+        items = LocatedList(Location(self.source, number, column + 1))
+        while True:
+            number, indent, content = self.lines[index]
+            if content[column:column + 2] != "- ":
+                raise Unsupported  # '-' alone: an empty or next-line item
+            start = column + 2
+            while content[start] == " ":  # '-   x': the item starts at x
+                start += 1
+            item, index = self.node(index, start, depth + 1)
+            items.append(item)
+            items.item_where.append(item.where if isinstance(item, (LocatedDict, LocatedList))
+                                    else (number, start + 1))
+            if index == len(self.lines):
+                return items, index
+            _, indent, content = self.lines[index]
+            if indent < column:
+                return items, index
+            if indent > column:
+                raise Unsupported  # a continuation line
+            if not content.startswith("-", column):
+                if under_key:
+                    return items, index
+                raise Unsupported
+
+    def mapping(self, index: int, column: int, depth: int) -> tuple[LocatedDict, int]:
+        self.opened(depth)
+        number = self.lines[index][0]
+        entries = LocatedDict(Location(self.source, number, column + 1))
+        while True:
+            number, indent, content = self.lines[index]
+            match = _KEY.match(content, column)
+            if match is None:
+                raise Unsupported
+            key = self.value(match.group(), number, column)
+            if key in entries or isinstance(key, (dict, list)):
+                raise Unsupported  # a duplicate key is libyaml's path's error to report
+            rest = match.end() + 1  # after the ':'
+            if rest < len(content):  # 'key: value' on this line
+                start = rest + 1
+                text = content[start:]
+                if text[0] in "[{":
+                    value, end = self.flow(content, start, number, depth + 1)
+                    if end != len(content):
+                        raise Unsupported
+                elif _WORD.fullmatch(text):
+                    value = self.value(text, number, start)
+                else:
+                    raise Unsupported  # 'a: b: c', 'a: - b', spaces in a scalar
+                index += 1
+            else:  # 'key:' and the value below it: deeper, or a sequence at the key's own indent
+                index += 1
+                if index == len(self.lines):
+                    raise Unsupported  # an empty value
+                _, below, text = self.lines[index]
+                if below > column:
+                    value, index = self.node(index, below, depth + 1)
+                elif below == column and text.startswith("- ", column):
+                    value, index = self.sequence(index, column, depth + 1, under_key=True)
+                else:
+                    raise Unsupported
+            entries[key] = value
+            entries.key_where[key] = (number, column + 1)
+            if index == len(self.lines):
+                return entries, index
+            _, indent, content = self.lines[index]
+            if indent < column:
+                return entries, index
+            if indent > column:
+                raise Unsupported  # a continuation line
+
+    # ------------------------------------------------------------------ flow
+
+    def flow(self, content: str, column: int, number: int, depth: int) -> tuple[Any, int]:
+        """A one-line flow collection starting at ``content[column]``; returns it and where it ends."""
+        self.opened(depth)
+        opener = content[column]
+        where = Location(self.source, number, column + 1)
+        if content.startswith("[]", column):
+            return LocatedList(where), column + 2
+        flat = _FLAT_MAPPING.match(content, column) if opener == "{" else None
+        if flat is not None:
+            mapping = LocatedDict(where)
+            value = self.value
+            for pair in _PAIR.finditer(content, column + 1, flat.end() - 1):
+                key = value(pair.group(1), number, pair.start(1))
+                if key in mapping:
+                    raise Unsupported
+                mapping[key] = value(pair.group(2), number, pair.start(2))
+                mapping.key_where[key] = (number, pair.start(1) + 1)
+            return mapping, flat.end()
+        collection: Any = LocatedDict(where) if opener == "{" else LocatedList(where)
+        closer = "}" if opener == "{" else "]"
+        position = column + 1
+        first = True
+        while True:
+            token = _FLOW.match(content, position)
+            if token is None:
+                raise Unsupported  # includes a collection not closed on its line
+            if token.group(1) == closer:
+                return collection, token.end()
+            if not first:
+                if token.group(1) != ",":
+                    raise Unsupported
+                position = token.end()
+                token = _FLOW.match(content, position)
+                if token is None:
+                    raise Unsupported
+                if token.group(1) == closer:  # a trailing comma
+                    return collection, token.end()
+            first = False
+            start = token.start(token.lastindex or 0)
+            item, position = self.flow_node(content, token, number, depth + 1)
+            after = _FLOW.match(content, position)
+            is_pair = after is not None and after.group(2) is not None
+            if opener == "{":
+                if not is_pair or isinstance(item, (LocatedDict, LocatedList)):
+                    raise Unsupported  # a key without a value, or a collection as a key
+                if item in collection:
+                    raise Unsupported
+                value, position = self.flow_node(content, _FLOW.match(content, after.end()), number, depth + 1)
+                collection[item] = value
+                collection.key_where[item] = (number, start + 1)
+            elif is_pair:  # [key: value]: a one-pair mapping, starting at its key
+                if isinstance(item, (LocatedDict, LocatedList)):
+                    raise Unsupported
+                self.opened(depth + 1)
+                pair = LocatedDict(Location(self.source, number, start + 1))
+                value, position = self.flow_node(content, _FLOW.match(content, after.end()), number, depth + 2)
+                pair[item] = value
+                pair.key_where[item] = (number, start + 1)
+                collection.append(pair)
+                collection.item_where.append(pair.where)
+            else:
+                collection.append(item)
+                collection.item_where.append(item.where if isinstance(item, (LocatedDict, LocatedList))
+                                             else (number, start + 1))
+
+    def flow_node(self, content: str, token: Any, number: int, depth: int) -> tuple[Any, int]:
+        if token is None:
+            raise Unsupported
+        if token.group(3) is not None:
+            return self.value(token.group(3), number, token.start(3)), token.end()
+        if token.group(1) in ("[", "{"):
+            return self.flow(content, token.start(1), number, depth)
+        raise Unsupported  # ',' ']' '}' or ': ' where a value belongs
