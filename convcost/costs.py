@@ -379,16 +379,19 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
     size: dict[int, Any] = {INPUT: numel(network.input_shape)}
     # Nodes run in index order, so a tensor's last reader is the last node seen reading it.
     last_use = {INPUT: -1}
+    is_view: dict[int, bool] = {}  # by layer identity: large networks share a few layer objects
     for node in nodes:
         index = node.index
-        view = aliases_input(node.layer)
+        view = is_view.get(id(node.layer))
+        if view is None:
+            view = is_view[id(node.layer)] = aliases_input(node.layer)
         views.append(view)
         if view:
             owner = storage[index] = storage[node.inputs[0]]
             last_use[owner] = index
         else:
             storage[index] = index
-            size[index] = sizes.get(index, numel(node.output_shape))
+            size[index] = sizes[index] if index in sizes else numel(node.output_shape)
             last_use[index] = index
         for ref in node.inputs:
             last_use[storage[ref]] = index
