@@ -133,19 +133,19 @@ class _Reader:
     def node(self, index: int, column: int, depth: int) -> tuple[Any, int]:
         """The node whose text starts at ``column`` of line ``index``; returns it and the next line."""
         number, indent, content = self.lines[index]
-        text = content[column:]
-        if text.startswith("- ") or text == "-":
+        first = content[column]
+        if first == "-" and (content.startswith("- ", column) or len(content) == column + 1):
             return self.sequence(index, column, depth)
-        if text[0] in "[{":
+        if first == "[" or first == "{":
             value, end = self.flow(content, column, number, depth)
             if end != len(content):
                 raise Unsupported  # text after a flow collection
             return value, index + 1
-        if _KEY.match(text):
+        if _KEY.match(content, column):
             return self.mapping(index, column, depth)
-        if not _WORD.fullmatch(text):
+        if not _WORD.fullmatch(content, column):
             raise Unsupported
-        return self.value(text, number, column), index + 1
+        return self.value(content[column:], number, column), index + 1
 
     def sequence(self, index: int, column: int, depth: int, under_key: bool = False) -> tuple[LocatedList, int]:
         """A block sequence whose '-' are at ``column``; ``under_key``: it is a mapping value written
@@ -186,7 +186,7 @@ class _Reader:
             if match is None:
                 raise Unsupported
             key = self.value(match.group(), number, column)
-            if key in entries or isinstance(key, (dict, list)):
+            if key in entries:
                 raise Unsupported  # a duplicate key is libyaml's path's error to report
             rest = match.end() + 1  # after the ':'
             if rest < len(content):  # 'key: value' on this line
