@@ -87,6 +87,7 @@ class _Reader:
         self.max_nodes = max_nodes
         self.count = 0
         self.values: dict[str, Any] = {}
+        self.flat: dict[str, tuple[tuple[Any, Any, int], ...]] = {}  # flat mapping text -> pairs
         # (1-based line, indent, content without comment or trailing spaces) of every non-blank line
         self.lines: list[tuple[int, int, str]] = []
         for number, line in enumerate(text.split("\n"), 1):
@@ -107,6 +108,9 @@ class _Reader:
         self.count += 1
         if self.count > self.max_nodes:
             raise Unsupported
+        return self.resolve(word, line, column)
+
+    def resolve(self, word: str, line: int, column: int) -> Any:
         known = self.values.get(word, self)
         if known is self:
             try:
@@ -232,16 +236,21 @@ class _Reader:
         if content.startswith("[]", column):
             return LocatedList(where), column + 2
         flat = _FLAT_MAPPING.match(content, column) if opener == "{" else None
-        if flat is not None:
+        if flat is not None:  # options: the same few texts recur, each read once
+            end = flat.end()
+            text = content[column:end]
+            pairs = self.flat.get(text)
+            if pairs is None:
+                pairs = self.flat[text] = self.pairs(text, number, column)
+            self.count += 2 * len(pairs)
+            if self.count > self.max_nodes:
+                raise Unsupported
             mapping = LocatedDict(where)
-            value = self.value
-            for pair in _PAIR.finditer(content, column + 1, flat.end() - 1):
-                key = value(pair.group(1), number, pair.start(1))
-                if key in mapping:
-                    raise Unsupported
-                mapping[key] = value(pair.group(2), number, pair.start(2))
-                mapping.key_where[key] = (number, pair.start(1) + 1)
-            return mapping, flat.end()
+            key_where = mapping.key_where
+            for key, value, offset in pairs:
+                mapping[key] = value
+                key_where[key] = (number, column + offset + 1)
+            return mapping, end
         collection: Any = LocatedDict(where) if opener == "{" else LocatedList(where)
         closer = "}" if opener == "{" else "]"
         position = column + 1
@@ -288,6 +297,18 @@ class _Reader:
                 collection.append(item)
                 collection.item_where.append(item.where if isinstance(item, (LocatedDict, LocatedList))
                                              else (number, start + 1))
+
+    def pairs(self, text: str, number: int, column: int) -> tuple[tuple[Any, Any, int], ...]:
+        """(key, value, offset of the key in ``text``) of a flat mapping's text."""
+        pairs: list[tuple[Any, Any, int]] = []
+        keys = set()
+        for pair in _PAIR.finditer(text, 1, len(text) - 1):
+            key = self.resolve(pair.group(1), number, column + pair.start(1))
+            if key in keys:
+                raise Unsupported  # a duplicate key: libyaml's path reports it
+            keys.add(key)
+            pairs.append((key, self.resolve(pair.group(2), number, column + pair.start(2)), pair.start(1)))
+        return tuple(pairs)
 
     def flow_node(self, content: str, token: Any, number: int, depth: int) -> tuple[Any, int]:
         if token is None:
