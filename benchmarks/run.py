@@ -105,7 +105,7 @@ from convcost.costs import analyze
 from convcost.render_json import report_json
 clock = time.process_time
 times = {}
-start = clock(); spec = load_spec(sys.argv[1]); times["load (YAML events -> located tree)"] = clock() - start
+start = clock(); spec = load_spec(sys.argv[1]); times["load (YAML -> located tree)"] = clock() - start
 start = clock(); network = build_network(spec); times["build (shapes, names)"] = clock() - start
 start = clock(); report = analyze(network); times["analyze (costs, peak schedule)"] = clock() - start
 start = clock(); text = report_json(report); times["report_json (block subtotals, JSON text)"] = clock() - start
