@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring_ascii as _json_string  # what json.dumps uses for a str
+from itertools import chain, islice, repeat
 from operator import attrgetter
 from typing import Any
 
 from .costs import LayerCost, NetworkCost
-from .grouping import Group, block_groups, kind_summary
+from .grouping import Group, block_groups, block_values, kind_summary
 
 __all__ = ["CONVENTIONS", "SCHEMA_VERSION", "block_dict", "json_text", "layer_dict", "report_dict", "report_json"]
 
@@ -104,7 +105,7 @@ def json_text(value: Any) -> str:
 
 def _write(value: Any, level: int, out: list[str]) -> None:
     if type(value) is _Lines:  # a list of objects already encoded, one per line
-        out.append(value.text(level))
+        value.write(level, out)
         return
     if level < 2 and value and (
         (isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value))
@@ -129,11 +130,15 @@ def _write(value: Any, level: int, out: list[str]) -> None:
 class _Lines(list):
     """Objects of a list already encoded, one string each: json_text places them as they are."""
 
-    def text(self, level: int) -> str:
+    def write(self, level: int, out: list[str]) -> None:
         if not self:
-            return "[]"
+            out.append("[]")
+            return
         pad = "\n" + "  " * (level + 1)
-        return "[" + pad + ("," + pad).join(self) + "\n" + "  " * level + "]"
+        out.append("[" + pad)
+        out.append(self[0])
+        out.extend(chain.from_iterable(zip(repeat("," + pad), islice(self, 1, None))))  # no joined copy
+        out.append("\n" + "  " * level + "]")
 
 
 def report_json(report: NetworkCost) -> str:
@@ -149,15 +154,13 @@ def report_json(report: NetworkCost) -> str:
     layer_pieces: dict[tuple[Any, ...], tuple[str, str]] = {}
     block_tails: dict[tuple[Any, ...], str] = {}
     data["layers"] = _Lines([_layer_line(row, layer_pieces) for row in report.layers])
-    data["blocks"] = _Lines([_block_line(group, block_tails) for group in block_groups(report)])
+    data["blocks"] = _Lines([_block_line(values, block_tails) for values in block_values(report)])
     return json_text(data)
 
 
-# Everything in a layer's or block's line but its name (and a layer's line number).
+# Everything in a layer's line but its name and line number.
 _LAYER_KEY = attrgetter("kind", "category", "input_shapes", "output_shape", "macs", "flops", "flops_by_category",
                         "params", "buffers", "weight_bytes", "activation_bytes")
-_BLOCK_KEY = attrgetter("kind", "layers", "output_shape", "macs", "flops", "params", "weight_bytes",
-                        "activation_bytes")
 
 
 def _layer_line(row: LayerCost, cache: dict[tuple[Any, ...], tuple[str, str]]) -> str:
@@ -172,11 +175,12 @@ def _layer_line(row: LayerCost, cache: dict[tuple[Any, ...], tuple[str, str]]) -
     return f'{{"name": {_json_string(row.name)}{pieces[0]}{row.line}{pieces[1]}'
 
 
-def _block_line(group: Group, cache: dict[tuple[Any, ...], str]) -> str:
-    key = _BLOCK_KEY(group)
+def _block_line(values: tuple[Any, ...], cache: dict[tuple[Any, ...], str]) -> str:
+    # ``values`` are a Group's fields (grouping.block_values); all but name and level are in the line.
+    key = values[1:2] + values[3:]
     tail = cache.get(key)
     if tail is None:
-        data = block_dict(group)
+        data = block_dict(Group(*values))
         data["name"] = ""
         tail = cache[key] = json.dumps(data)[len('{"name": ""'):]
-    return '{"name": ' + _json_string(group.name) + tail
+    return '{"name": ' + _json_string(values[0]) + tail

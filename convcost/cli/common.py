@@ -23,6 +23,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 
+_SLICE = 1 << 20  # characters of a result written to stdout at a time
+
 app = typer.Typer(
     name="convcost",
     help="Exact MACs, FLOPs, parameters and memory of convolution layers and network drafts.\n\n"
@@ -130,9 +132,13 @@ def _emit(fmt: str, render: Callable[[str], Any], output: str | None, protect: I
         console(buffer).print(_without_boxes(result))
         text = buffer.getvalue()
     if output is None or output == "-":
-        sys.stdout.write(text)
+        # In slices: the report of a 100,000-layer spec is ~50 MB, and writing it whole
+        # makes a second 50 MB copy (its encoding) in fresh pages.
+        for start in range(0, len(text), _SLICE):
+            sys.stdout.write(text[start:start + _SLICE])
     else:
         write_atomic(output, text, protect)
+
 
 
 def output_format(as_json: bool, fmt: str | None = None) -> str:
