@@ -35,8 +35,6 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 __all__ = ["FrozenInstanceError", "Record", "fields", "replace", "set_field"]
 
-_set = object.__setattr__
-
 #: For a record's own ``__init__``, written out where a class is built hundreds of thousands
 #: of times in a large spec (about 1 us less per object than the generic one). Such an
 #: ``__init__`` must set every field, in order, with the declared defaults; tests/test_record.py
@@ -51,11 +49,14 @@ def _is_class_var(annotation: Any) -> bool:
     return text.startswith(("ClassVar", "typing.ClassVar"))
 
 
-def _one_or_none(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    if not fields:
-        return lambda record: ()
-    getter = attrgetter(fields[0])
-    return lambda record: (getter(record),)
+def _values_getter(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function from a record to its field values as a tuple (one C call for two fields or more)."""
+    if len(fields) > 1:
+        return attrgetter(*fields)
+    if fields:
+        getter = attrgetter(fields[0])
+        return lambda record: (getter(record),)
+    return lambda record: ()
 
 
 class _RecordMeta(type):
@@ -83,8 +84,8 @@ class _RecordMeta(type):
         cls._fields = inherited + own
         cls._defaults = defaults
         cls.__match_args__ = cls._fields
-        # The field values as a tuple, read in C (eq and hash run on every cache lookup of a layer).
-        cls._get_values = staticmethod(attrgetter(*cls._fields) if len(cls._fields) > 1 else _one_or_none(cls._fields))
+        # The field values as a tuple, read in C: what eq and hash compare.
+        cls._get_values = staticmethod(_values_getter(cls._fields))
         cls._post_init = getattr(cls, "__post_init__", None)  # checks, run after the fields are set
         return cls
 
@@ -104,7 +105,7 @@ class Record(metaclass=_RecordMeta):
         if kwargs or len(args) != len(fields):
             args = self._bind(args, kwargs)
         for field, value in zip(fields, args):
-            _set(self, field, value)
+            set_field(self, field, value)
         if self._post_init is not None:
             self._post_init()
 
