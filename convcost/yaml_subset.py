@@ -90,16 +90,16 @@ class _Reader:
         self.flat: dict[str, tuple[tuple[Any, Any, int], ...]] = {}  # flat mapping text -> pairs
         # (1-based line, indent, content without comment or trailing spaces) of every non-blank line
         self.lines: list[tuple[int, int, str]] = []
+        lines = self.lines
         for number, line in enumerate(text.split("\n"), 1):
-            hash_at = line.find("#")
-            if hash_at >= 0:
+            if "#" in line:
+                hash_at = line.find("#")
                 if hash_at and line[hash_at - 1] != " ":
                     raise Unsupported  # '#' inside a scalar
                 line = line[:hash_at]
-            content = line.rstrip(" ")
+            content = line.rstrip()  # only spaces: other whitespace is outside the subset
             if content:
-                indent = len(content) - len(content.lstrip(" "))
-                self.lines.append((number, indent, content))
+                lines.append((number, len(content) - len(content.lstrip()), content))
 
     # ------------------------------------------------------------------ values
 
