@@ -168,13 +168,9 @@ class _Reader:
             items.append(item)
             items.item_where.append(item.where if isinstance(item, (LocatedDict, LocatedList))
                                     else (number, start + 1))
-            if index == len(self.lines):
+            content = self.continuing(index, column)
+            if content is None:
                 return items, index
-            _, indent, content = self.lines[index]
-            if indent < column:
-                return items, index
-            if indent > column:
-                raise Unsupported  # a continuation line
             if not content.startswith("-", column):
                 if under_key:
                     return items, index
@@ -218,13 +214,20 @@ class _Reader:
                     raise Unsupported
             entries[key] = value
             entries.key_where[key] = (number, column + 1)
-            if index == len(self.lines):
+            if self.continuing(index, column) is None:
                 return entries, index
-            _, indent, content = self.lines[index]
-            if indent < column:
-                return entries, index
-            if indent > column:
-                raise Unsupported  # a continuation line
+
+    def continuing(self, index: int, column: int) -> str | None:
+        """Line ``index`` if it continues the block whose entries start at ``column``, None if
+        the block has ended before it."""
+        if index == len(self.lines):
+            return None
+        _, indent, content = self.lines[index]
+        if indent < column:
+            return None
+        if indent > column:
+            raise Unsupported  # a continuation line
+        return content
 
     # ------------------------------------------------------------------ flow
 
