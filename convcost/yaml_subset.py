@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .errors import Location
+from .errors import Location, SpecError
 from .spec import LocatedDict, LocatedList
 
 __all__ = ["Unsupported", "read"]
@@ -115,7 +115,7 @@ class _Reader:
         if known is self:
             try:
                 known = self.values[word] = self.scalar(_Mark(word, line - 1, column))
-            except Exception:  # refused (hex integer, merge key, ...): libyaml's path says why
+            except SpecError:  # refused (hex integer, merge key, ...): libyaml's path says why
                 raise Unsupported from None
         return known
 
