@@ -682,17 +682,9 @@ class _Builder:
     def one(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         if kind in LAYER_KINDS:
             shape = self.shape(x)
-            key = _leaf_key(kind, raw)
-            if key is not None and not self.tainted and name not in self.names and len(self.nodes) < MAX_NODES:
-                made = self.made.get((key, (shape,)))
-                if made is not None:  # the commonest case in a large spec, add() written out for it
-                    self.names.add(name)
-                    index = len(self.nodes)
-                    self.nodes.append(Node(index, name, made[0], (x,), (shape,), made[1], where))
-                    return index
             # The options are read only when the layer is not one already built (see _leaf_key).
             return self.add(name, lambda: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), shape), (x,),
-                            where, key)
+                            where, _leaf_key(kind, raw))
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
         if kind in self.templates:

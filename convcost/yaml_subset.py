@@ -61,7 +61,6 @@ class _Mark:
     tag = None
     implicit = (True, False)
     style = None
-    anchor = None
 
     def __init__(self, value: str, line: int, column: int):
         self.value = value

@@ -9,7 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -360,11 +363,7 @@ def ci_examples() -> list[tuple[str, str]]:
     return found
 
 
-def shell(tmp_path: Path, script: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
-    import os
-    import subprocess
-    import sys
-
+def shell(tmp_path: Path, script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     shim = bin_dir / "convcost"  # what `pip install` puts on PATH
