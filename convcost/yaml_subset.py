@@ -79,26 +79,39 @@ def read(text: str, source: str, scalar: Callable[[Any], Any], max_nodes: int) -
     return _Reader(text, source, scalar, max_nodes).document()
 
 
+_NO_KEY: Any = object()  # a mapping has no key waiting for its value
+
+
+class _Block:
+    """A block collection still open: its column, container and nesting depth. A mapping's
+    ``key`` waits for a value on the lines below (``key:`` ending its line); a sequence
+    ``under_key`` is a mapping value written at its key's own indent."""
+
+    __slots__ = ("column", "container", "depth", "is_sequence", "under_key", "key", "key_line")
+
+    def __init__(self, column: int, container: Any, depth: int, is_sequence: bool, under_key: bool = False):
+        self.column = column
+        self.container = container
+        self.depth = depth
+        self.is_sequence = is_sequence
+        self.under_key = under_key
+        self.key: Any = _NO_KEY
+        self.key_line = 0
+
+
+# What the rest of a line holds, from the current column on.
+_ITEM, _NODE, _ENTRY = range(3)
+
+
 class _Reader:
     def __init__(self, text: str, source: str, scalar: Callable[[Any], Any], max_nodes: int):
+        self.text = text
         self.source = source
         self.scalar = scalar
         self.max_nodes = max_nodes
         self.count = 0
         self.values: dict[str, Any] = {}
         self.flat: dict[str, tuple[tuple[Any, Any, int], ...]] = {}  # flat mapping text -> pairs
-        # (1-based line, indent, content without comment or trailing spaces) of every non-blank line
-        self.lines: list[tuple[int, int, str]] = []
-        lines = self.lines
-        for number, line in enumerate(text.split("\n"), 1):
-            if "#" in line:
-                hash_at = line.find("#")
-                if hash_at and line[hash_at - 1] != " ":
-                    raise Unsupported  # '#' inside a scalar
-                line = line[:hash_at]
-            content = line.rstrip()  # only spaces: other whitespace is outside the subset
-            if content:
-                lines.append((number, len(content) - len(content.lstrip()), content))
 
     # ------------------------------------------------------------------ values
 
@@ -126,107 +139,140 @@ class _Reader:
     # ------------------------------------------------------------------ block
 
     def document(self) -> LocatedDict:
-        if not self.lines or self.lines[0][1] != 0:
-            raise Unsupported
-        root, end = self.node(0, 0, 1)
-        if end != len(self.lines) or not isinstance(root, LocatedDict):
-            raise Unsupported
-        return root
+        """Read the text line by line with a stack of the block collections still open.
 
-    def node(self, index: int, column: int, depth: int) -> tuple[Any, int]:
-        """The node whose text starts at ``column`` of line ``index``; returns it and the next line."""
-        number, indent, content = self.lines[index]
-        first = content[column]
-        if first == "-" and (content.startswith("- ", column) or len(content) == column + 1):
-            return self.sequence(index, column, depth)
-        if first == "[" or first == "{":
-            value, end = self.flow(content, column, number, depth)
-            if end != len(content):
-                raise Unsupported  # text after a flow collection
-            return value, index + 1
-        if _KEY.match(content, column):
-            return self.mapping(index, column, depth)
-        if not _WORD.fullmatch(content, column):
-            raise Unsupported
-        return self.value(content[column:], number, column), index + 1
-
-    def sequence(self, index: int, column: int, depth: int, under_key: bool = False) -> tuple[LocatedList, int]:
-        """A block sequence whose '-' are at ``column``; ``under_key``: it is a mapping value written
-        at its key's indent, so a line there that is not an item ends it (the next key)."""
-        self.opened(depth)
-        number = self.lines[index][0]
-        items = LocatedList(Location(self.source, number, column + 1))
-        while True:
-            number, indent, content = self.lines[index]
-            if content[column:column + 2] != "- ":
-                raise Unsupported  # '-' alone: an empty or next-line item
-            start = column + 2
-            while content[start] == " ":  # '-   x': the item starts at x
-                start += 1
-            item, index = self.node(index, start, depth + 1)
-            items.append(item)
-            items.item_where.append(item.where if isinstance(item, (LocatedDict, LocatedList))
-                                    else (number, start + 1))
-            content = self.continuing(index, column)
-            if content is None:
-                return items, index
-            if not content.startswith("-", column):
-                if under_key:
-                    return items, index
-                raise Unsupported
-
-    def mapping(self, index: int, column: int, depth: int) -> tuple[LocatedDict, int]:
-        self.opened(depth)
-        number = self.lines[index][0]
-        entries = LocatedDict(Location(self.source, number, column + 1))
-        while True:
-            number, indent, content = self.lines[index]
-            match = _KEY.match(content, column)
-            if match is None:
-                raise Unsupported
-            key = self.value(match.group(), number, column)
-            if key in entries:
-                raise Unsupported  # a duplicate key is libyaml's path's error to report
-            rest = match.end() + 1  # after the ':'
-            if rest < len(content):  # 'key: value' on this line
-                start = rest + 1
-                text = content[start:]
-                if text[0] in "[{":
-                    value, end = self.flow(content, start, number, depth + 1)
-                    if end != len(content):
-                        raise Unsupported
-                elif _WORD.fullmatch(text):
-                    value = self.value(text, number, start)
+        A line continues the innermost open collection whose column is its indent (the
+        ones deeper than it end there): a sequence's next ``- item`` or a mapping's next
+        ``key:``, or it is the value of a ``key:`` that ended the line before, indented
+        deeper (or a sequence at the key's own indent). From there the line is read left
+        to right: ``- `` opens a sequence (or its next item), ``key:`` a mapping, and a
+        plain scalar or a one-line flow collection ends the line.
+        """
+        source, stack = self.source, []
+        key_at, word_at = _KEY.match, _WORD.fullmatch
+        root: LocatedDict | None = None
+        top: Any = None
+        for number, line in enumerate(self.text.split("\n"), 1):
+            if "#" in line:
+                hash_at = line.find("#")
+                if hash_at and line[hash_at - 1] != " ":
+                    raise Unsupported  # '#' inside a scalar
+                line = line[:hash_at]
+            content = line.rstrip()  # only spaces: other whitespace is outside the subset
+            if not content:
+                continue
+            column = len(content) - len(content.lstrip())
+            if top is None:  # the first line: the root mapping's first key
+                if column or key_at(content) is None:
+                    raise Unsupported  # the root must be a block mapping
+                self.opened(1)
+                root = LocatedDict(Location(source, number, 1))
+                top = _Block(0, root, 1, False)
+                stack.append(top)
+                state = _ENTRY
+            elif top.key is not _NO_KEY:  # the value of the key that ended the line before
+                if column > top.column:
+                    state, depth = _NODE, top.depth + 1
+                elif column == top.column and content.startswith("- ", column):
+                    self.opened(top.depth + 1)
+                    items = LocatedList(Location(source, number, column + 1))
+                    self.place(top, items, items.where)
+                    top = _Block(column, items, top.depth + 1, True, under_key=True)
+                    stack.append(top)
+                    state = _ITEM
                 else:
-                    raise Unsupported  # 'a: b: c', 'a: - b', spaces in a scalar
-                index += 1
-            else:  # 'key:' and the value below it: deeper, or a sequence at the key's own indent
-                index += 1
-                if index == len(self.lines):
                     raise Unsupported  # an empty value
-                _, below, text = self.lines[index]
-                if below > column:
-                    value, index = self.node(index, below, depth + 1)
-                elif below == column and text.startswith("- ", column):
-                    value, index = self.sequence(index, column, depth + 1, under_key=True)
+            else:
+                while column < top.column:  # the collections deeper than this line end
+                    stack.pop()
+                    top = stack[-1]
+                if column != top.column:
+                    raise Unsupported  # a continuation line
+                if not top.is_sequence:
+                    state = _ENTRY
+                elif content.startswith("-", column):
+                    state = _ITEM
+                elif top.under_key:  # the next key of the mapping this sequence is a value of
+                    stack.pop()
+                    top = stack[-1]
+                    state = _ENTRY
                 else:
                     raise Unsupported
-            entries[key] = value
-            entries.key_where[key] = (number, column + 1)
-            if self.continuing(index, column) is None:
-                return entries, index
+            while True:
+                if state == _ITEM:  # the next item of the sequence ``top``, whose '-' is at ``column``
+                    if content[column:column + 2] != "- ":
+                        raise Unsupported  # '-' alone: an empty or next-line item
+                    column += 2
+                    while content[column] == " ":  # '-   x': the item starts at x
+                        column += 1
+                    state, depth = _NODE, top.depth + 1
+                if state == _NODE:  # a node at ``column``: the next item of ``top`` or its key's value
+                    first = content[column]
+                    if first == "-" and (content.startswith("- ", column) or len(content) == column + 1):
+                        self.opened(depth)
+                        items = LocatedList(Location(source, number, column + 1))
+                        self.place(top, items, items.where)
+                        top = _Block(column, items, depth, True)
+                        stack.append(top)
+                        state = _ITEM
+                        continue
+                    if first == "[" or first == "{":
+                        value, end = self.flow(content, column, number, depth)
+                        if end != len(content):
+                            raise Unsupported  # text after a flow collection
+                        self.place(top, value, value.where)
+                        break
+                    if key_at(content, column) is not None:
+                        self.opened(depth)
+                        entries = LocatedDict(Location(source, number, column + 1))
+                        self.place(top, entries, entries.where)
+                        top = _Block(column, entries, depth, False)
+                        stack.append(top)
+                        state = _ENTRY
+                        continue
+                    if word_at(content, column) is None:
+                        raise Unsupported
+                    self.place(top, self.value(content[column:], number, column), (number, column + 1))
+                    break
+                # _ENTRY: a key of the mapping ``top``, at ``column``
+                match = key_at(content, column)
+                if match is None:
+                    raise Unsupported
+                entries = top.container
+                key = self.value(match.group(), number, column)
+                if key in entries:
+                    raise Unsupported  # a duplicate key is libyaml's path's error to report
+                start = match.end() + 2  # after ': '
+                if start > len(content):  # 'key:' and the value on the lines below
+                    top.key, top.key_line = key, number
+                    break
+                if content[start] in "[{":
+                    value, end = self.flow(content, start, number, top.depth + 1)
+                    if end != len(content):
+                        raise Unsupported
+                elif word_at(content, start) is not None:
+                    value = self.value(content[start:], number, start)
+                else:
+                    raise Unsupported  # 'a: b: c', 'a: - b', spaces in a scalar
+                entries[key] = value
+                entries.key_where[key] = (number, column + 1)
+                break
+        if top is None or top.key is not _NO_KEY:
+            raise Unsupported  # an empty document, or a key without a value at the end
+        assert root is not None
+        return root
 
-    def continuing(self, index: int, column: int) -> str | None:
-        """Line ``index`` if it continues the block whose entries start at ``column``, None if
-        the block has ended before it."""
-        if index == len(self.lines):
-            return None
-        _, indent, content = self.lines[index]
-        if indent < column:
-            return None
-        if indent > column:
-            raise Unsupported  # a continuation line
-        return content
+    @staticmethod
+    def place(top: _Block, value: Any, where: Location | tuple[int, int]) -> None:
+        """``value`` (at ``where``) as the next item of the sequence ``top`` or as its waiting key's value."""
+        container = top.container
+        if top.is_sequence:
+            container.append(value)
+            container.item_where.append(where)
+        else:
+            container[top.key] = value
+            container.key_where[top.key] = (top.key_line, top.column + 1)
+            top.key = _NO_KEY
 
     # ------------------------------------------------------------------ flow
 
