@@ -34,7 +34,7 @@ from .layers import (
     numel,
 )
 from .network import INPUT, Network
-from .record import Record, set_field
+from .record import Record
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = [
@@ -203,23 +203,26 @@ class LayerCost(Record):
     line: int = 0
     category: str = "other"
 
-    def __init__(self, name: str, kind: str, input_shapes: tuple[Shape, ...], output_shape: Shape, macs: int,
-                 flops: int, flops_by_category: tuple[tuple[str, int], ...], params: int, buffers: int,
-                 weight_bytes: int, activation_bytes: int, line: int = 0, category: str = "other") -> None:
+    def __new__(cls, name: str, kind: str, input_shapes: tuple[Shape, ...], output_shape: Shape, macs: int,
+                flops: int, flops_by_category: tuple[tuple[str, int], ...], params: int, buffers: int,
+                weight_bytes: int, activation_bytes: int, line: int = 0, category: str = "other") -> LayerCost:
         # One per layer of a report.
-        set_field(self, "name", name)
-        set_field(self, "kind", kind)
-        set_field(self, "input_shapes", input_shapes)
-        set_field(self, "output_shape", output_shape)
-        set_field(self, "macs", macs)
-        set_field(self, "flops", flops)
-        set_field(self, "flops_by_category", flops_by_category)
-        set_field(self, "params", params)
-        set_field(self, "buffers", buffers)
-        set_field(self, "weight_bytes", weight_bytes)
-        set_field(self, "activation_bytes", activation_bytes)
-        set_field(self, "line", line)
-        set_field(self, "category", category)
+        self = object.__new__(cls._storage)  # plain stores, then frozen: see convcost.record
+        self.name = name
+        self.kind = kind
+        self.input_shapes = input_shapes
+        self.output_shape = output_shape
+        self.macs = macs
+        self.flops = flops
+        self.flops_by_category = flops_by_category
+        self.params = params
+        self.buffers = buffers
+        self.weight_bytes = weight_bytes
+        self.activation_bytes = activation_bytes
+        self.line = line
+        self.category = category
+        self.__class__ = cls
+        return self
 
     @property
     def input_shape(self) -> Shape:

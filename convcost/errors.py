@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .record import Record, set_field
+from .record import Record
 
 __all__ = ["ConvcostError", "Location", "SpecError", "UsageError"]
 
@@ -14,10 +14,13 @@ class Location(Record):
     line: int = 0
     column: int = 0
 
-    def __init__(self, file: str, line: int = 0, column: int = 0) -> None:  # one per YAML collection
-        set_field(self, "file", file)
-        set_field(self, "line", line)
-        set_field(self, "column", column)
+    def __new__(cls, file: str, line: int = 0, column: int = 0) -> Location:  # one per YAML collection
+        self = object.__new__(cls._storage)  # plain stores, then frozen: see convcost.record
+        self.file = file
+        self.line = line
+        self.column = column
+        self.__class__ = cls
+        return self
 
     def __str__(self) -> str:
         if self.line <= 0:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .costs import LAYER_CATEGORIES, LayerCost, NetworkCost
 from .layers import Shape
-from .record import Record, set_field
+from .record import Record
 
 __all__ = ["Group", "Row", "KindTotal", "block_groups", "block_values", "hierarchy", "kind_summary"]
 
@@ -33,18 +33,21 @@ class Group(Record):
     weight_bytes: int
     activation_bytes: int
 
-    def __init__(self, name: str, kind: str, level: int, layers: int, output_shape: Shape, macs: int, flops: int,
-                 params: int, weight_bytes: int, activation_bytes: int) -> None:  # one per block
-        set_field(self, "name", name)
-        set_field(self, "kind", kind)
-        set_field(self, "level", level)
-        set_field(self, "layers", layers)
-        set_field(self, "output_shape", output_shape)
-        set_field(self, "macs", macs)
-        set_field(self, "flops", flops)
-        set_field(self, "params", params)
-        set_field(self, "weight_bytes", weight_bytes)
-        set_field(self, "activation_bytes", activation_bytes)
+    def __new__(cls, name: str, kind: str, level: int, layers: int, output_shape: Shape, macs: int, flops: int,
+                params: int, weight_bytes: int, activation_bytes: int) -> Group:  # one per block
+        self = object.__new__(cls._storage)  # plain stores, then frozen: see convcost.record
+        self.name = name
+        self.kind = kind
+        self.level = level
+        self.layers = layers
+        self.output_shape = output_shape
+        self.macs = macs
+        self.flops = flops
+        self.params = params
+        self.weight_bytes = weight_bytes
+        self.activation_bytes = activation_bytes
+        self.__class__ = cls
+        return self
 
 
 class Row(Record):

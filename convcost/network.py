@@ -37,7 +37,7 @@ from .layers import (
     Softmax,
     Upsample,
 )
-from .record import Record, set_field
+from .record import Record
 from .spec import LocatedDict, LocatedList, Spec, did_you_mean
 
 __all__ = ["LAYER_KINDS", "STRUCTURE_KINDS", "Block", "Network", "Node", "build_network"]
@@ -62,15 +62,18 @@ class Node(Record):
     output_shape: Shape
     where: Location
 
-    def __init__(self, index: int, name: str, layer: Layer, inputs: tuple[int, ...], input_shapes: tuple[Shape, ...],
-                 output_shape: Shape, where: Location) -> None:  # one per layer
-        set_field(self, "index", index)
-        set_field(self, "name", name)
-        set_field(self, "layer", layer)
-        set_field(self, "inputs", inputs)
-        set_field(self, "input_shapes", input_shapes)
-        set_field(self, "output_shape", output_shape)
-        set_field(self, "where", where)
+    def __new__(cls, index: int, name: str, layer: Layer, inputs: tuple[int, ...], input_shapes: tuple[Shape, ...],
+                output_shape: Shape, where: Location) -> Node:  # one per layer
+        self = object.__new__(cls._storage)  # plain stores, then frozen: see convcost.record
+        self.index = index
+        self.name = name
+        self.layer = layer
+        self.inputs = inputs
+        self.input_shapes = input_shapes
+        self.output_shape = output_shape
+        self.where = where
+        self.__class__ = cls
+        return self
 
     @property
     def input_shape(self) -> Shape:

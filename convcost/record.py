@@ -19,6 +19,18 @@ made dataclass creation alone ~24 ms of a ~200 ms run, and the start-up target
 (docs/performance.md) leaves ~30 ms for everything convcost does. Here the
 methods are ordinary functions compiled once into the package's bytecode; a
 record class costs about what a plain class costs to create.
+
+Layout: a record's fields are the slots of a plain class, ``cls._storage``,
+that the record class extends without adding any; the record class adds the
+frozen ``__setattr__``. A record made hundreds of thousands of times in a large
+spec (Location, Node, LayerCost, Group) writes its own ``__new__``: it fills a
+blank ``_storage`` object with ordinary attribute stores, then makes it an
+instance of the record class (``__class__`` assignment; the layouts are the
+same). That is 2-4 times cheaper than setting each field through
+``object.__setattr__``, as a frozen class's ``__init__`` must. Such a
+``__new__`` must set every field, in order, with the declared defaults, and the
+class may not have ``__init__`` or ``__post_init__``; tests/test_record.py
+checks every record of the package that has one.
 """
 
 from __future__ import annotations
@@ -35,10 +47,7 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 __all__ = ["FrozenInstanceError", "Record", "fields", "replace", "set_field"]
 
-#: For a record's own ``__init__``, written out where a class is built hundreds of thousands
-#: of times in a large spec (about 1 us less per object than the generic one). Such an
-#: ``__init__`` must set every field, in order, with the declared defaults; tests/test_record.py
-#: checks that for every record of the package that has one.
+#: Sets one field of a record under construction (the generic ``__init__`` uses it).
 set_field = object.__setattr__
 _R = TypeVar("_R", bound="Record")
 
@@ -72,6 +81,8 @@ class _RecordMeta(type):
                 if inherited:
                     raise TypeError(f"{name}: a record extends at most one record with fields")
                 inherited, defaults = base._fields, dict(base._defaults)
+        if own and any(isinstance(base, _RecordMeta) and "__new__" in base.__dict__ for base in bases):
+            raise TypeError(f"{name}: a record with its own __new__ cannot be extended with fields")
         for field in own:
             if field in inherited:
                 raise TypeError(f"{name}: field {field!r} is already declared by a base record")
@@ -79,8 +90,18 @@ class _RecordMeta(type):
                 defaults[field] = namespace.pop(field)  # a slot cannot also be a class attribute
             elif defaults:
                 raise TypeError(f"{name}: field {field!r} without a default follows a field with one")
-        namespace["__slots__"] = own
+        if "__new__" in namespace:  # a hot record's own constructor (see the module docstring)
+            if "__init__" in namespace or "__post_init__" in namespace:
+                raise TypeError(f"{name}: a record with its own __new__ has no __init__ or __post_init__")
+            namespace["__init__"] = object.__init__  # __new__ has set every field
+        namespace["__slots__"] = ()
+        if own:  # the fields are the slots of a plain class the record extends
+            parent = next((base._storage for base in bases if isinstance(base, _RecordMeta) and base._fields), object)
+            storage = type(f"{name}Fields", (parent,), {"__slots__": own, "__module__": namespace.get("__module__")})
+            bases = (storage, *bases)
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        if own:
+            cls._storage = storage
         cls._fields = inherited + own
         cls._defaults = defaults
         cls.__match_args__ = cls._fields
@@ -95,6 +116,7 @@ class Record(metaclass=_RecordMeta):
     """Base of convcost's immutable value objects (see the module docstring)."""
 
     __slots__ = ()
+    _storage: ClassVar[type] = object  # the plain class holding the fields as slots
     _fields: ClassVar[tuple[str, ...]] = ()
     _defaults: ClassVar[dict[str, Any]] = {}
     _post_init: ClassVar[Callable[[Any], None] | None] = None

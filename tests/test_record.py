@@ -104,7 +104,7 @@ def test_frozen_slots_and_defaults() -> None:
     with pytest.raises((AttributeError, FrozenInstanceError)):
         value.other = 3  # type: ignore[attr-defined]
     assert not hasattr(value, "__dict__")
-    assert RecordValue.__slots__ == ("name", "size", "shape", "scale")
+    assert RecordValue._storage.__slots__ == ("name", "size", "shape", "scale") and RecordValue.__slots__ == ()
     assert fields(RecordValue) == fields(value) == tuple(f.name for f in dataclasses.fields(DataclassValue))
     assert RecordValue.LIMIT == 100  # ClassVar: a class attribute, not a field
     assert RecordValue.__match_args__ == DataclassValue.__match_args__
@@ -148,6 +148,38 @@ def test_declaration_errors() -> None:
         b: int = 2
 
     assert fields(Child) == ("a", "b") and repr(Child(1)) == "test_declaration_errors.<locals>.Child(a=1, b=2)"
+    child = Child(1, 3)
+    assert (child.a, child.b) == (1, 3) and isinstance(child, Base) and not hasattr(child, "__dict__")
+    with pytest.raises(FrozenInstanceError):
+        child.a = 2  # type: ignore[misc]
+
+    for extra in ("def __init__(self, a): pass", "def __post_init__(self): pass"):
+        with pytest.raises(TypeError, match="own __new__"):
+            exec(f"class Both(Record):\n    a: int\n    def __new__(cls, a): pass\n    {extra}\n", {"Record": Record})
+
+
+def test_own_new_builds_through_the_storage_class() -> None:
+    class Point(Record):
+        x: int
+        y: int = 0
+
+        def __new__(cls, x: int, y: int = 0) -> Point:
+            self = object.__new__(cls._storage)
+            self.x = x
+            self.y = y
+            self.__class__ = cls
+            return self
+
+    point = Point(1, 2)
+    assert type(point) is Point and point == Point(1, 2) != Point(2, 1) and hash(point) == hash(Point(1, 2))
+    assert repr(point) == "test_own_new_builds_through_the_storage_class.<locals>.Point(x=1, y=2)"
+    assert replace(point, y=5) == Point(1, 5) and copy.deepcopy(point) == point
+    with pytest.raises(FrozenInstanceError):
+        point.x = 9  # type: ignore[misc]
+    assert not hasattr(point, "__dict__")
+    with pytest.raises(TypeError, match="cannot be extended"):  # its __new__ would not set the new fields
+        class Point3(Point):
+            z: int = 0
 
 
 def _package_records() -> list[type]:
@@ -179,33 +211,39 @@ def test_every_package_record_is_slotted_and_ordered_as_declared(cls: type) -> N
     annotations = inspect.get_annotations(cls)
     declared = tuple(name for name, annotation in annotations.items() if not str(annotation).startswith("ClassVar"))
     assert fields(cls) == declared
-    assert cls.__slots__ == declared
+    own = tuple(name for name in declared if name in cls._storage.__dict__)
+    assert cls._storage.__slots__ == own and cls.__slots__ == ()  # the fields are the storage's slots
     assert "__dict__" not in dir(cls)
-    assert all(type(cls.__dict__[name]).__name__ == "member_descriptor" for name in declared)  # slots
+    assert all(type(inspect.getattr_static(cls, name)).__name__ == "member_descriptor" for name in declared)
 
 
-OWN_INIT = [cls for cls in PACKAGE_RECORDS if "__init__" in cls.__dict__]
+OWN_NEW = [cls for cls in PACKAGE_RECORDS if "__new__" in cls.__dict__]
 
 
-def test_hot_records_have_their_own_init():
-    names = {cls.__qualname__ for cls in OWN_INIT}
+def test_hot_records_have_their_own_new():
+    names = {cls.__qualname__ for cls in OWN_NEW}
     assert {"Location", "Node", "LayerCost", "Group"} <= names
+    assert not [cls for cls in PACKAGE_RECORDS if "__init__" in cls.__dict__ and cls.__init__ is not object.__init__]
 
 
-@pytest.mark.parametrize("cls", OWN_INIT, ids=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
-def test_own_init_sets_every_field_with_the_declared_defaults(cls: type) -> None:
-    assert cls._post_init is None  # an own __init__ does not run __post_init__ checks
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+@pytest.mark.parametrize("cls", OWN_NEW, ids=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
+def test_own_new_sets_every_field_with_the_declared_defaults(cls: type) -> None:
+    assert cls._post_init is None  # an own __new__ does not run __post_init__ checks
+    parameters = list(inspect.signature(cls.__new__).parameters.values())[1:]
     assert tuple(parameter.name for parameter in parameters) == fields(cls)
     declared = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
     assert declared == cls._defaults
-    # every field set from its own argument: distinct markers come back in order
+    # every field set from its own argument: distinct markers come back in order, frozen
     markers = tuple(object() for _ in parameters)
-    value = object.__new__(cls)
-    cls.__init__(value, *markers)
-    assert tuple(getattr(value, name) for name in fields(cls)) == markers
+    for value in (cls(*markers), cls(**dict(zip(fields(cls), markers)))):
+        assert type(value) is cls and not hasattr(value, "__dict__")
+        assert tuple(getattr(value, name) for name in fields(cls)) == markers
+        with pytest.raises(FrozenInstanceError):
+            setattr(value, fields(cls)[0], None)
+        assert copy.copy(value) == value
     if declared:  # defaults fill in when omitted
         required = len(parameters) - len(declared)
-        partial = object.__new__(cls)
-        cls.__init__(partial, *markers[:required])
+        partial = cls(*markers[:required])
         assert tuple(getattr(partial, name) for name in fields(cls)[required:]) == tuple(declared.values())
+    with pytest.raises(TypeError):
+        cls(*markers, None)  # one argument too many
