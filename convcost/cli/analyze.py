@@ -54,9 +54,9 @@ def analyze(
 
 def render_report(report: Any, fmt: str, *, exact: bool = False, depth: int | None = None) -> Any:
     if fmt == "json":
-        from ..render_json import report_json
+        from ..render_json import report_json_chunks
 
-        return report_json(report)
+        return report_json_chunks(report)
     if fmt == "markdown":
         from ..render_markdown import report_markdown
 

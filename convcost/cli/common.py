@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn, Optional
 
 import typer
@@ -100,8 +100,9 @@ def emit(fmt: str, render: Callable[[str], Any], *, output: str | None = None,
          protect: Iterable[str] = ()) -> None:
     """Write one result in format ``fmt`` to stdout, or atomically to ``output``.
 
-    ``render(fmt)`` returns a JSON-ready object for ``json``, a string for
-    ``markdown`` and ``csv``, or a Rich renderable for ``table``. ``protect``
+    ``render(fmt)`` returns a JSON-ready object (or the JSON text as an iterator
+    of strings) for ``json``, a string for ``markdown`` and ``csv``, or a Rich
+    renderable for ``table``. ``protect``
     lists the spec files of the command line, which ``output`` may not replace.
     A refused or failed write is one line on stderr and exit code 2.
     """
@@ -115,12 +116,15 @@ def _emit(fmt: str, render: Callable[[str], Any], output: str | None, protect: I
     if output is not None and output != "-":
         check_output(output, protect)
     result = render(fmt)
-    if isinstance(result, str):  # already text (markdown, csv, or JSON written by render_json.report_json)
-        text = result if result.endswith("\n") else result + "\n"
+    chunks: Iterable[str]
+    if isinstance(result, str):  # already text (markdown, csv)
+        chunks = (result if result.endswith("\n") else result + "\n",)
+    elif isinstance(result, Iterator):  # text in pieces (JSON from render_json.report_json_chunks)
+        chunks = result
     elif fmt == "json":
-        from ..render_json import json_text
+        from ..render_json import json_chunks
 
-        text = json_text(result)
+        chunks = json_chunks(result)
     elif output is None or output == "-":
         target = console()
         target.print(_without_boxes(result) if _plain_wanted(sys.stdout) else result)
@@ -130,15 +134,15 @@ def _emit(fmt: str, render: Callable[[str], Any], output: str | None, protect: I
 
         buffer = io.StringIO()
         console(buffer).print(_without_boxes(result))
-        text = buffer.getvalue()
+        chunks = (buffer.getvalue(),)
     if output is None or output == "-":
-        # In slices: the report of a 100,000-layer spec is ~50 MB, and writing it whole
-        # makes a second 50 MB copy (its encoding) in fresh pages.
-        for start in range(0, len(text), _SLICE):
-            sys.stdout.write(text[start:start + _SLICE])
+        # Piece by piece, each in slices: the JSON report of a 100,000-layer spec is ~50 MB,
+        # and holding it, or its encoding, whole would take that much memory in fresh pages.
+        for text in chunks:
+            for start in range(0, len(text), _SLICE):
+                sys.stdout.write(text[start:start + _SLICE])
     else:
-        write_atomic(output, text, protect)
-
+        write_atomic(output, chunks, protect)
 
 
 def output_format(as_json: bool, fmt: str | None = None) -> str:
@@ -172,9 +176,9 @@ def check_output(path: str, protect: Iterable[str] = ()) -> None:
             raise UsageError(f"refusing to write output over the spec {spec}")
 
 
-def write_atomic(path: str, text: str, protect: Iterable[str] = ()) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``:
-    readers see the old file or the new one, never half of it."""
+def write_atomic(path: str, text: str | Iterable[str], protect: Iterable[str] = ()) -> None:
+    """Write ``text`` (a string, or strings one after another) to a temporary file beside
+    ``path``, then rename it over ``path``: readers see the old file or the new one, never half of it."""
     import tempfile
 
     check_output(path, protect)
@@ -191,7 +195,10 @@ def write_atomic(path: str, text: str, protect: Iterable[str] = ()) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+            if isinstance(text, str):
+                stream.write(text)
+            else:
+                stream.writelines(text)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, mode)
