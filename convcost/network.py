@@ -580,7 +580,10 @@ class _Builder:
         """Append a node; ``key`` (see _leaf_key) names what the layer depends on besides its input
         shapes, and reuses the layer and output shape of an identical one on the same shapes."""
         nodes = self.nodes
-        shapes = tuple([nodes[ref].output_shape if ref != INPUT else self.spec.input_shape for ref in inputs])
+        if len(inputs) == 1:  # most layers (a comprehension costs a function call)
+            shapes = (nodes[inputs[0]].output_shape if inputs[0] != INPUT else self.spec.input_shape,)
+        else:
+            shapes = tuple([nodes[ref].output_shape if ref != INPUT else self.spec.input_shape for ref in inputs])
         follows = bool(self.tainted) and any(ref in self.tainted for ref in inputs)
         try:
             made_key = None if key is None else (key, shapes)

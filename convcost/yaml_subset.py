@@ -198,6 +198,7 @@ class _Reader:
                     state = _ENTRY
                 else:
                     raise Unsupported
+            match = None  # the key at ``column``, once matched
             while True:
                 if state == _ITEM:  # the next item of the sequence ``top``, whose '-' is at ``column``
                     if content[column:column + 2] != "- ":
@@ -222,7 +223,8 @@ class _Reader:
                             raise Unsupported  # text after a flow collection
                         self.place(top, value, value.where)
                         break
-                    if key_at(content, column) is not None:
+                    match = key_at(content, column)
+                    if match is not None:
                         self.opened(depth)
                         entries = LocatedDict(Location(source, number, column + 1))
                         self.place(top, entries, entries.where)
@@ -235,9 +237,10 @@ class _Reader:
                     self.place(top, self.value(content[column:], number, column), (number, column + 1))
                     break
                 # _ENTRY: a key of the mapping ``top``, at ``column``
-                match = key_at(content, column)
                 if match is None:
-                    raise Unsupported
+                    match = key_at(content, column)
+                    if match is None:
+                        raise Unsupported
                 entries = top.container
                 key = self.value(match.group(), number, column)
                 if key in entries:
@@ -283,13 +286,19 @@ class _Reader:
         where = Location(self.source, number, column + 1)
         if content.startswith("[]", column):
             return LocatedList(where), column + 2
-        flat = _FLAT_MAPPING.match(content, column) if opener == "{" else None
-        if flat is not None:  # options: the same few texts recur, each read once
-            end = flat.end()
-            text = content[column:end]
-            pairs = self.flat.get(text)
+        pairs = None
+        if opener == "{":  # options: the same few flat mappings recur, each read once
+            end = len(content)
+            pairs = self.flat.get(content[column:])  # one ending the line, as most do, read before
             if pairs is None:
-                pairs = self.flat[text] = self.pairs(text, number, column)
+                flat = _FLAT_MAPPING.match(content, column)
+                if flat is not None:
+                    end = flat.end()
+                    text = content[column:end]
+                    pairs = self.flat.get(text)
+                    if pairs is None:
+                        pairs = self.flat[text] = self.pairs(text, number, column)
+        if pairs is not None:
             self.count += 2 * len(pairs)
             if self.count > self.max_nodes:
                 raise Unsupported
