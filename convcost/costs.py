@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from functools import reduce
+from itertools import accumulate
+from operator import sub
 from types import MappingProxyType
 from typing import Any
 
@@ -376,43 +379,37 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
     nodes = network.nodes
     count = len(nodes)
     sizes = sizes or {}
-    # storage[i]: which allocation node i's output lives in (INPUT for the network input).
-    storage: dict[int, int] = {INPUT: INPUT}
-    views: list[bool] = []
-    size: dict[int, Any] = {INPUT: numel(network.input_shape)}
-    # Nodes run in index order, so a tensor's last reader is the last node seen reading it.
-    last_use = {INPUT: -1}
+    prod = math.prod
+    # Lists with a slot per node and one more, last, for the network input: INPUT is -1, so
+    # ``storage[INPUT]`` and the like read it. storage[i]: the allocation node i's output
+    # lives in; size[a]: an allocation's elements; last_use[a]: the last node reading it.
+    storage = [0] * count + [INPUT]
+    size = [0] * count + [prod(network.input_shape)]
+    last_use = [-1] * (count + 1)  # -1: not read (a view's own slot, or an unread input)
+    added = [0] * count  # elements each node allocates: its output's, or none for a view
     is_view: dict[int, bool] = {}  # by layer identity: large networks share a few layer objects
     for node in nodes:
         index = node.index
         view = is_view.get(id(node.layer))
         if view is None:
             view = is_view[id(node.layer)] = aliases_input(node.layer)
-        views.append(view)
         if view:
             owner = storage[index] = storage[node.inputs[0]]
             last_use[owner] = index
         else:
             storage[index] = index
-            size[index] = sizes[index] if index in sizes else numel(node.output_shape)
+            added[index] = size[index] = sizes[index] if index in sizes else prod(node.output_shape)
             last_use[index] = index
         for ref in node.inputs:
             last_use[storage[ref]] = index
-    if count:
-        last_use[storage[count - 1]] = count  # the result is kept
-    else:
-        last_use[INPUT] = 0
-    frees: dict[int, list[int]] = {}  # step -> the allocations freed after it
-    for owner, step in last_use.items():
-        if 0 <= step <= count:
-            frees.setdefault(step, []).append(owner)
-    alive = size[INPUT]
-    peak = alive
-    for node, view in zip(nodes, views):
-        if not view:
-            alive = alive + size[node.index]
-        peak = maximum(peak, alive)
-        for owner in frees.get(node.index, ()):
-            alive = alive - size[owner]
-    return peak
-
+    if not count:
+        return size[INPUT]
+    last_use[storage[count - 1]] = count  # the result is kept
+    freed = [0] * (count + 1)  # elements freed after each step
+    for owner, step in enumerate(last_use):
+        if step >= 0:
+            freed[step] = freed[step] + size[owner]
+    # Alive while node i runs: the input, plus everything allocated up to i, less everything
+    # freed after the steps before i; the peak is the largest of these running sums.
+    running = accumulate(map(sub, added, [0, *freed[:count - 1]]), initial=size[INPUT])
+    return max(running) if maximum is max else reduce(maximum, running)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from convcost import analyze, loads
 from convcost.costs import peak_activation_elements
+from convcost.layers import aliases_input
+from convcost.network import INPUT
 from convcost.grouping import hierarchy, kind_summary
 
 
@@ -217,3 +224,69 @@ def test_identical_layers_share_work_but_not_errors_or_shapes():
               - conv: {out: 8, kernel: 3, bias: 1}
             """)
     assert info.value.where.line == 4 and info.value.layer == "conv_2"
+
+
+# --------------------------------------------------------------------------- peak memory, brute force
+
+
+def _random_entry(rnd: Any, channels: int, depth: int) -> tuple[Any, int]:
+    """A random layer or structure that works on ``channels`` input channels, and its output channels."""
+    choice = rnd.randrange(11 if depth < 3 else 8)
+    if choice == 0:
+        out = rnd.randint(1, 4)
+        return {"pointwise": {"out": out}}, out
+    if choice < 8:
+        return [
+            "relu", {"relu": {"inplace": True}}, "dropout", "identity", "batch_norm", "sigmoid",
+            {"max_pool": {"kernel": 3, "stride": 1, "padding": 1}},
+        ][choice - 1], channels
+    if choice == 8:
+        branches, total = [], 0
+        for _ in range(rnd.randint(1, 3)):
+            body, out = _random_body(rnd, channels, depth + 1)
+            branches.append(body)
+            total += out
+        return {"concat": {"branches": branches}}, total
+    if choice == 9:
+        body, out = _random_body(rnd, channels, depth + 1)
+        shortcut = [{"pointwise": {"out": channels}}] if rnd.random() < 0.3 else []
+        return {"residual": {"body": [*body, {"pointwise": {"out": channels}}], "shortcut": shortcut}}, channels
+    body, out = _random_body(rnd, channels, depth + 1)
+    return {"dense": {"body": body}}, channels + out
+
+
+def _random_body(rnd: Any, channels: int, depth: int) -> tuple[list[Any], int]:
+    entries = []
+    for _ in range(rnd.randint(0, 4)):
+        entry, channels = _random_entry(rnd, channels, depth)
+        entries.append(entry)
+    return entries, channels
+
+
+def _brute_force_peak(net: Any) -> int:
+    """Alive while node i runs: every allocation made at or before i (the input first) whose last
+    reader, a view of it included, is i or later; the network's result is never freed."""
+    nodes = net.nodes
+
+    def owner(ref: int) -> int:  # the allocation a tensor lives in, through views
+        while ref != INPUT and aliases_input(nodes[ref].layer):
+            ref = nodes[ref].inputs[0]
+        return ref
+
+    size = {INPUT: math.prod(net.input_shape)}
+    size.update({i: math.prod(node.output_shape) for i, node in enumerate(nodes) if owner(i) == i})
+    last = {a: max([i for i, node in enumerate(nodes) if owner(i) == a or any(owner(r) == a for r in node.inputs)],
+                   default=-1) for a in size}
+    last[owner(len(nodes) - 1)] = math.inf
+    steps = [sum(n for a, n in size.items() if a <= i and last[a] >= i) for i in range(len(nodes))]
+    return max([size[INPUT], *steps])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(rnd=st.randoms(use_true_random=False))
+def test_peak_matches_a_brute_force_schedule_on_random_networks(rnd: Any) -> None:
+    channels = rnd.randint(1, 4)
+    body, _ = _random_body(rnd, channels, 0)
+    text = yaml.safe_dump({"input": f"{channels}x{rnd.randint(1, 3)}x{rnd.randint(1, 3)}", "layers": body or ["relu"]})
+    net = loads(text, "net.yaml")
+    assert peak_activation_elements(net) == _brute_force_peak(net)
