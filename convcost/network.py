@@ -87,6 +87,14 @@ class Block(Record):
     kind: str
     where: Location
 
+    def __new__(cls, name: str, kind: str, where: Location) -> Block:  # one per structure
+        self = object.__new__(cls._storage)  # plain stores, then frozen: see convcost.record
+        self.name = name
+        self.kind = kind
+        self.where = where
+        self.__class__ = cls
+        return self
+
 
 class Network(Record):
     """A built network: nodes in execution order (a topological order)."""
@@ -122,13 +130,13 @@ class _Scope:
     def child(self, prefix: str) -> _Scope:
         return _Scope(prefix, self.params, self.stack)
 
-    def full(self, local: str) -> str:
+    def full(self, local: str | None, kind: str = "") -> str:
+        """The dotted name of ``local`` here; without a local name, the next ``kind_N``."""
+        if local is None:
+            count = self.counters.get(kind, 0) + 1
+            self.counters[kind] = count
+            local = f"{kind}_{count}"
         return f"{self.prefix}.{local}" if self.prefix else local
-
-    def generated(self, kind: str) -> str:
-        count = self.counters.get(kind, 0) + 1
-        self.counters[kind] = count
-        return f"{kind}_{count}"
 
 
 class _Options:
@@ -575,10 +583,11 @@ class _Builder:
     def shape(self, ref: int) -> Shape:
         return self.spec.input_shape if ref == INPUT else self.nodes[ref].output_shape
 
-    def add(self, name: str, layer_factory: Callable[[], Layer], inputs: tuple[int, ...], where: Location,
-            key: Any = None) -> int:
-        """Append a node; ``key`` (see _leaf_key) names what the layer depends on besides its input
-        shapes, and reuses the layer and output shape of an identical one on the same shapes."""
+    def add(self, name: str, layer_factory: Callable[[tuple[Shape, ...]], Layer], inputs: tuple[int, ...],
+            where: Location, key: Any = None) -> int:
+        """Append a node whose layer ``layer_factory(input shapes)`` makes; ``key`` (see _leaf_key) names
+        what the layer depends on besides its input shapes, and reuses the layer and output shape of an
+        identical one on the same shapes."""
         nodes = self.nodes
         if len(inputs) == 1:  # most layers (a comprehension costs a function call)
             shapes = (nodes[inputs[0]].output_shape if inputs[0] != INPUT else self.spec.input_shape,)
@@ -591,7 +600,7 @@ class _Builder:
             if made is not None:
                 layer, output = made
             else:
-                layer = layer_factory()
+                layer = layer_factory(shapes)
                 output = layer.output_shape(*shapes)
                 if any(size > MAX_SIZE for size in output):
                     raise LayerError(f"output has an axis longer than the limit of 10^{len(str(MAX_SIZE)) - 1}")
@@ -662,9 +671,7 @@ class _Builder:
             if not isinstance(local, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", local):
                 raise SpecError(f"'name' must be letters, digits, '_' or '-' (dots separate levels), got {local!r}",
                                 raw.at("name"))
-        else:
-            local = scope.generated(kind)
-        name = scope.full(local)
+        name = scope.full(local, kind)
         repeat = raw.get("repeat", 1)
         if repeat == 1 and type(repeat) is int:  # most entries have no 'repeat'
             return self.one(kind, raw, where, x, scope, name)
@@ -687,10 +694,9 @@ class _Builder:
 
     def one(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         if kind in LAYER_KINDS:
-            shape = self.shape(x)
             # The options are read only when the layer is not one already built (see _leaf_key).
-            return self.add(name, lambda: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), shape), (x,),
-                            where, _leaf_key(kind, raw))
+            return self.add(name, lambda shapes: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), shapes[0]),
+                            (x,), where, _leaf_key(kind, raw))
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
         if kind in self.templates:
@@ -712,7 +718,7 @@ class _Builder:
             for index, branch in enumerate(branches):
                 outputs.append(self.sequence(branch, x, inner.child(f"{name}.branch{index + 1}"), branches.at(index)))
             count = len(outputs)
-            return self.add(f"{name}.concat", lambda: Concat(inputs=count), tuple(outputs), where, ("concat", count))
+            return self.add(f"{name}.concat", lambda _: Concat(inputs=count), tuple(outputs), where, ("concat", count))
         if kind == "residual":
             options.check_keys((*_COMMON, "body", "shortcut"))
             if "body" not in raw:
@@ -720,13 +726,13 @@ class _Builder:
             body = self.sequence(raw["body"], x, inner.child(f"{name}.body"), raw.at("body"))
             shortcut_items = raw.get("shortcut") or LocatedList(where)
             shortcut = self.sequence(shortcut_items, x, inner.child(f"{name}.shortcut"), raw.at("shortcut"))
-            return self.add(f"{name}.add", lambda: Add(inputs=2), (body, shortcut), where, ("add", 2))
+            return self.add(f"{name}.add", lambda _: Add(inputs=2), (body, shortcut), where, ("add", 2))
         # dense
         options.check_keys((*_COMMON, "body"))
         if "body" not in raw:
             raise SpecError("dense needs 'body', a list of layers", where, name)
         body = self.sequence(raw["body"], x, inner.child(f"{name}.body"), raw.at("body"))
-        return self.add(f"{name}.concat", lambda: Concat(inputs=2), (x, body), where, ("concat", 2))
+        return self.add(f"{name}.concat", lambda _: Concat(inputs=2), (x, body), where, ("concat", 2))
 
     def template(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         params, layers, template_where = self.templates[kind]
@@ -757,6 +763,7 @@ class _Builder:
 
 
 _PLAIN_TYPES = (int, bool, str, type(None))  # not float: -0.0 == 0.0 would share a layer
+_NUMBER_TYPES = frozenset({int, bool, type(None)})  # plain values that need no further look
 
 
 def _leaf_key(kind: str, raw: LocatedDict) -> Any:
@@ -770,6 +777,9 @@ def _leaf_key(kind: str, raw: LocatedDict) -> Any:
     ``name`` and ``repeat`` never change the layer; the value's type is part of the key
     because ``1 == True``. ``$param`` strings depend on the scope and are not keyed.
     """
+    types = tuple(map(type, raw.values()))
+    if _NUMBER_TYPES.issuperset(types) and "name" not in raw and "repeat" not in raw:
+        return kind, tuple(raw.items()), types  # the common case (numbers, booleans), read in C
     items = []
     for option, value in raw.items():
         if option == "name" or option == "repeat":
