@@ -306,11 +306,13 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
     # layer is keyed by identity (the network keeps it alive): hashing a layer's fields for
     # every row cost more than the costing saved.
     figures: dict[tuple[int, tuple[Shape, ...]], LayerCost] = {}
+    # per distinct pair: a row's fields from kind to activation_bytes, and its category
+    shared: dict[tuple[int, tuple[Shape, ...]], tuple[tuple[Any, ...], str]] = {}
     uses: dict[tuple[int, tuple[Shape, ...]], int] = {}
     for node in network.nodes:
         key = (id(node.layer), node.input_shapes)
-        known = figures.get(key)
-        if known is None:
+        entry = shared.get(key)
+        if entry is None:
             cost = layer_cost(node.layer, node.input_shapes, node.output_shape, table)
             known = figures[key] = LayerCost(
                 name="",
@@ -326,14 +328,16 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
                 activation_bytes=numel(node.output_shape) * batch * size,
                 category=layer_category(node.layer),
             )
+            entry = shared[key] = ((known.kind, known.input_shapes, known.output_shape, known.macs, known.flops,
+                                    known.flops_by_category, known.params, known.buffers, known.weight_bytes,
+                                    known.activation_bytes), known.category)
             uses[key] = 1
         else:
             uses[key] += 1
-        # The row is the distinct pair's figures under this node's name and line; built
-        # positionally (100,000 rows in a large spec), in LayerCost's field order.
-        rows.append(LayerCost(node.name, known.kind, known.input_shapes, known.output_shape, known.macs,
-                              known.flops, known.flops_by_category, known.params, known.buffers,
-                              known.weight_bytes, known.activation_bytes, node.where.line, known.category))
+        # The row is the distinct pair's figures under this node's name and line, in LayerCost's
+        # field order (100,000 rows in a large spec).
+        fields, category = entry
+        rows.append(LayerCost(node.name, *fields, node.where.line, category))
     by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
     macs = flops = params = buffers = activation = 0
     for key, known in figures.items():
