@@ -120,7 +120,8 @@ class _Reader:
         self.count += 1
         if self.count > self.max_nodes:
             raise Unsupported
-        return self.resolve(word, line, column)
+        known = self.values.get(word, self)  # the same few words recur: each read once
+        return self.resolve(word, line, column) if known is self else known
 
     def resolve(self, word: str, line: int, column: int) -> Any:
         known = self.values.get(word, self)
@@ -209,33 +210,40 @@ class _Reader:
                     state, depth = _NODE, top.depth + 1
                 if state == _NODE:  # a node at ``column``: the next item of ``top`` or its key's value
                     first = content[column]
+                    opens = True  # a block collection, continued from here and on the lines below
                     if first == "-" and (content.startswith("- ", column) or len(content) == column + 1):
                         self.opened(depth)
-                        items = LocatedList(Location(source, number, column + 1))
-                        self.place(top, items, items.where)
-                        top = _Block(column, items, depth, True)
-                        stack.append(top)
-                        state = _ITEM
-                        continue
-                    if first == "[" or first == "{":
+                        value = LocatedList(Location(source, number, column + 1))
+                        where, state = value.where, _ITEM
+                    elif first == "[" or first == "{":
                         value, end = self.flow(content, column, number, depth)
                         if end != len(content):
                             raise Unsupported  # text after a flow collection
-                        self.place(top, value, value.where)
+                        where, opens = value.where, False
+                    else:
+                        match = key_at(content, column)
+                        if match is not None:
+                            self.opened(depth)
+                            value = LocatedDict(Location(source, number, column + 1))
+                            where, state = value.where, _ENTRY
+                        elif word_at(content, column) is not None:
+                            value = self.value(content[column:], number, column)
+                            where, opens = (number, column + 1), False
+                        else:
+                            raise Unsupported
+                    container = top.container  # placed as in place(), written out: once per node
+                    if top.is_sequence:
+                        container.append(value)
+                        container.item_where.append(where)
+                    else:
+                        container[top.key] = value
+                        container.key_where[top.key] = (top.key_line, top.column + 1)
+                        top.key = _NO_KEY
+                    if not opens:
                         break
-                    match = key_at(content, column)
-                    if match is not None:
-                        self.opened(depth)
-                        entries = LocatedDict(Location(source, number, column + 1))
-                        self.place(top, entries, entries.where)
-                        top = _Block(column, entries, depth, False)
-                        stack.append(top)
-                        state = _ENTRY
-                        continue
-                    if word_at(content, column) is None:
-                        raise Unsupported
-                    self.place(top, self.value(content[column:], number, column), (number, column + 1))
-                    break
+                    top = _Block(column, value, depth, state == _ITEM)
+                    stack.append(top)
+                    continue
                 # _ENTRY: a key of the mapping ``top``, at ``column``
                 if match is None:
                     match = key_at(content, column)
