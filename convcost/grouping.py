@@ -9,9 +9,8 @@ Members of a block are contiguous in execution order, so one pass suffices.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from itertools import accumulate, repeat
-from operator import attrgetter, itemgetter, sub
+from itertools import accumulate
+from operator import attrgetter
 from typing import Any
 
 from .costs import LAYER_CATEGORIES, LayerCost, NetworkCost
@@ -93,48 +92,35 @@ def block_values(report: NetworkCost) -> list[tuple[Any, ...]]:
     # closed (those the block is not inside) and opened (the levels below what stays open).
     spans: dict[str, list[int]] = {}
     inside: list[str] = []  # the open groups, outermost first: "a", "a.b", "a.b.c"
-    dotted: list[str] = []  # the same, each with a '.' after it
     previous: str | None = None
     for index, name in enumerate(map(_NAME, layers)):
         block = name.rpartition(".")[0]
         if block == previous:
             continue  # same groups as the row before (most rows)
         previous = block
-        while inside and not (block == inside[-1] or block.startswith(dotted[-1])):
+        while inside and not (block == inside[-1] or block.startswith(inside[-1] + ".")):
             spans[inside.pop()][1] = index
-            dotted.pop()
         if not block or (inside and block == inside[-1]):
             continue
-        start = len(dotted[-1]) if inside else 0
+        start = len(inside[-1]) + 1 if inside else 0
         while True:
             dot = block.find(".", start)
             prefix = block if dot < 0 else block[:dot]
             spans.setdefault(prefix, [index, index])
             inside.append(prefix)
-            dotted.append(prefix + ".")
             if dot < 0:
                 break
             start = dot + 1
     for prefix in inside:
         spans[prefix][1] = len(layers)
     # Running sums make each subtotal two lookups: O(layers) in all however deep the nesting.
-    # Each column is made in one pass of map() (50,000 blocks in a large branched spec), then
-    # zipped into one tuple per block.
-    names = list(spans)
-    starts = list(map(itemgetter(0), spans.values()))
-    ends = list(map(itemgetter(1), spans.values()))
-
-    def subtotals(sums: list[int]) -> Iterator[int]:
-        return map(sub, map(sums.__getitem__, ends), map(sums.__getitem__, starts))
-
-    return list(zip(
-        names,
-        map(kinds.get, names, repeat("")),
-        map(str.count, names, repeat(".")),  # the level
-        map(sub, ends, starts),  # the layers
-        map(_OUTPUT_SHAPE, map(layers.__getitem__, map(sub, ends, repeat(1)))),  # the last layer's
-        *map(subtotals, _running_sums(layers)),
-    ))
+    macs, flops, params, weight_bytes, activation_bytes = _running_sums(layers)
+    return [
+        (prefix, kinds.get(prefix, ""), prefix.count("."), end - start, layers[end - 1].output_shape,
+         macs[end] - macs[start], flops[end] - flops[start], params[end] - params[start],
+         weight_bytes[end] - weight_bytes[start], activation_bytes[end] - activation_bytes[start])
+        for prefix, (start, end) in spans.items()
+    ]
 
 
 def _rows(report: NetworkCost, depth: int | None) -> tuple[Row, ...]:
@@ -175,7 +161,6 @@ class KindTotal(Record):
 
 
 _NAME = attrgetter("name")
-_OUTPUT_SHAPE = attrgetter("output_shape")
 _KIND_FIELDS = attrgetter("category", "macs", "flops", "params")
 
 
