@@ -584,16 +584,13 @@ class _Builder:
         return self.spec.input_shape if ref == INPUT else self.nodes[ref].output_shape
 
     def add(self, name: str, layer_factory: Callable[[tuple[Shape, ...]], Layer], inputs: tuple[int, ...],
-            where: Location, key: Any = None) -> int:
+            where: Location, key: Any = None, shapes: tuple[Shape, ...] | None = None) -> int:
         """Append a node whose layer ``layer_factory(input shapes)`` makes; ``key`` (see _leaf_key) names
         what the layer depends on besides its input shapes, and reuses the layer and output shape of an
-        identical one on the same shapes."""
-        nodes = self.nodes
-        if len(inputs) == 1:  # most layers (a comprehension costs a function call)
-            shapes = (nodes[inputs[0]].output_shape if inputs[0] != INPUT else self.spec.input_shape,)
-        else:
+        identical one on the same shapes. ``shapes``: the input shapes, when the caller has them."""
+        if shapes is None:
+            nodes = self.nodes
             shapes = tuple([nodes[ref].output_shape if ref != INPUT else self.spec.input_shape for ref in inputs])
-        follows = bool(self.tainted) and any(ref in self.tainted for ref in inputs)
         try:
             made_key = None if key is None else (key, shapes)
             made = None if made_key is None else self.made.get(made_key)
@@ -611,20 +608,27 @@ class _Builder:
             error = SpecError(str(exc), where, name)
             if self.errors is None:
                 raise error from None
+            follows = bool(self.tainted) and any(ref in self.tainted for ref in inputs)
             return self.failed(None if follows else error, name, inputs, where)
         except SpecError as error:
             if self.errors is None:
                 raise
             return self.failed(error, name, inputs, where)
-        if len(self.nodes) >= MAX_NODES:
+        return self.append(name, layer, inputs, shapes, output, where)
+
+    def append(self, name: str, layer: Layer, inputs: tuple[int, ...], shapes: tuple[Shape, ...], output: Shape,
+               where: Location) -> int:
+        """Append a node whose layer and shapes are known; returns its index."""
+        nodes = self.nodes
+        if len(nodes) >= MAX_NODES:
             raise self.stop(SpecError(f"network expands to more than {MAX_NODES:,} layers", where, name))
         if name in self.names:
             self.claim(name, where)  # a duplicate: raised, or noted when collecting
         self.names.add(name)
         index = len(nodes)
         nodes.append(Node(index, name, layer, inputs, shapes, output, where))
-        if follows:
-            self.tainted.add(index)
+        if self.tainted and any(ref in self.tainted for ref in inputs):
+            self.tainted.add(index)  # its shape follows from a bad layer
         return index
 
     def claim(self, name: str, where: Location) -> None:
@@ -694,9 +698,14 @@ class _Builder:
 
     def one(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         if kind in LAYER_KINDS:
-            # The options are read only when the layer is not one already built (see _leaf_key).
+            shapes = (self.nodes[x].output_shape if x != INPUT else self.spec.input_shape,)
+            key = _leaf_key(kind, raw)
+            made = None if key is None else self.made.get((key, shapes))
+            if made is not None:  # most layers of a large spec: one already built (see _leaf_key)
+                return self.append(name, made[0], (x,), shapes, made[1], where)
+            # The options are read only here, when the layer is not one already built.
             return self.add(name, lambda shapes: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), shapes[0]),
-                            (x,), where, _leaf_key(kind, raw))
+                            (x,), where, key, shapes)
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
         if kind in self.templates:
