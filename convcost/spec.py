@@ -122,7 +122,7 @@ def loads_spec(text: str, source: str = "<string>", *, errors: list[SpecError] |
     top-level key, a bad name or budget) are appended to it instead of raised,
     so a checker can report them all; the first fatal problem is still raised.
     """
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+    if (len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))) > MAX_FILE_BYTES:
         raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(source))
     tree = _compose(text, source)
     if not isinstance(tree, LocatedDict):
@@ -150,6 +150,7 @@ def load_spec(path: str, *, errors: list[SpecError] | None = None) -> Spec:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(path)) from None
+        del raw  # the tree is built in its memory
     return loads_spec(text, source, errors=errors)
 
 

@@ -41,6 +41,7 @@ def analyze(
         network = network_from_args(spec, input_shape, kind, out, kernel, stride, padding, dilation, groups,
                                      bias, output_padding)
         report = analyze_network(network, batch, dtype)
+        del network  # its nodes are not needed to write the report: their memory is reused
     except ConvcostError as error:
         fail(error)
     if depth is not None and depth < 1:
