@@ -704,7 +704,7 @@ class _Builder:
             if made is not None:  # most layers of a large spec: one already built (see _leaf_key)
                 return self.append(name, made[0], (x,), shapes, made[1], where)
             # The options are read only here, when the layer is not one already built.
-            return self.add(name, lambda shapes: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), shapes[0]),
+            return self.add(name, lambda inputs: LAYER_KINDS[kind](_Options(kind, raw, where, name, scope), inputs[0]),
                             (x,), where, key, shapes)
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
