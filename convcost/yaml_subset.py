@@ -163,6 +163,7 @@ class _Reader:
             if not content:
                 continue
             column = len(content) - len(content.lstrip())
+            under_key = False  # the sequence this line opens is a value at its key's indent
             if top is None:  # the first line: the root mapping's first key
                 if column or key_at(content) is None:
                     raise Unsupported  # the root must be a block mapping
@@ -175,12 +176,7 @@ class _Reader:
                 if column > top.column:
                     state, depth = _NODE, top.depth + 1
                 elif column == top.column and content.startswith("- ", column):
-                    self.opened(top.depth + 1)
-                    items = LocatedList(Location(source, number, column + 1))
-                    self.place(top, items, items.where)
-                    top = _Block(column, items, top.depth + 1, True, under_key=True)
-                    stack.append(top)
-                    state = _ITEM
+                    state, depth, under_key = _NODE, top.depth + 1, True  # a sequence at the key's indent
                 else:
                     raise Unsupported  # an empty value
             else:
@@ -231,7 +227,7 @@ class _Reader:
                             where, opens = (number, column + 1), False
                         else:
                             raise Unsupported
-                    container = top.container  # placed as in place(), written out: once per node
+                    container = top.container  # the next item of ``top``, or its waiting key's value
                     if top.is_sequence:
                         container.append(value)
                         container.item_where.append(where)
@@ -241,8 +237,9 @@ class _Reader:
                         top.key = _NO_KEY
                     if not opens:
                         break
-                    top = _Block(column, value, depth, state == _ITEM)
+                    top = _Block(column, value, depth, state == _ITEM, under_key)
                     stack.append(top)
+                    under_key = False
                     continue
                 # _ENTRY: a key of the mapping ``top``, at ``column``
                 if match is None:
@@ -272,18 +269,6 @@ class _Reader:
             raise Unsupported  # an empty document, or a key without a value at the end
         assert root is not None
         return root
-
-    @staticmethod
-    def place(top: _Block, value: Any, where: Location | tuple[int, int]) -> None:
-        """``value`` (at ``where``) as the next item of the sequence ``top`` or as its waiting key's value."""
-        container = top.container
-        if top.is_sequence:
-            container.append(value)
-            container.item_where.append(where)
-        else:
-            container[top.key] = value
-            container.key_where[top.key] = (top.key_line, top.column + 1)
-            top.key = _NO_KEY
 
     # ------------------------------------------------------------------ flow
 
