@@ -6,9 +6,10 @@ Pipeline: :func:`load_spec` (YAML -> located spec) -> :func:`build_network`
 
 from __future__ import annotations
 
+from .builder import build_network
 from .costs import COST_FUNCTIONS, Cost, LayerCost, NetworkCost, Totals, analyze
 from .errors import ConvcostError, Location, SpecError, UsageError
-from .network import Network, Node, build_network
+from .network import Network, Node
 from .spec import Spec, load_spec, loads_spec
 
 __all__ = [

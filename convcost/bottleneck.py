@@ -23,12 +23,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .errors import Location, SpecError
-from .layers import Activation, BatchNorm, Conv, Dropout, Identity, Layer, LayerError, Shape, format_shape
+from .layers import (
+    Activation,
+    BatchNorm,
+    Conv,
+    Dropout,
+    Identity,
+    Layer,
+    LayerError,
+    Shape,
+)
 from .network import INPUT, Network, Node
-from .record import Record, replace
+from .units import format_shape
 
 __all__ = [
     "BottleneckRule",
@@ -48,7 +58,8 @@ __all__ = [
 _REDUCTION_TAIL = (BatchNorm, Activation, Dropout, Identity)
 
 
-class BottleneckRule(Record):
+@dataclass(frozen=True, slots=True)
+class BottleneckRule:
     """Where and how wide to insert 1x1 reductions.
 
     Exactly one of ``width`` (channels) and ``fraction`` (of each layer's input
@@ -118,7 +129,8 @@ def bottleneck_layers(layer: Conv, width: int, expand: bool = False) -> tuple[Co
 
 # --------------------------------------------------------------------------- rebuilding
 
-class _Entry(Record):
+@dataclass(frozen=True, slots=True)
+class _Entry:
     name: str
     layer: Layer
     inputs: tuple[int, ...]  # indices into the new node list (INPUT for the network input)
@@ -275,7 +287,8 @@ def remove_reductions(network: Network) -> Network:
         if node.index in dropped:
             continue
         layer = node.layer
-        if node.index in rewired:
+        inputs: tuple[int, ...]
+        if node.index in rewired and isinstance(layer, Conv):
             source = rewired[node.index]
             channels = network.input_shape[0] if source == INPUT else nodes[source].output_shape[0]
             layer = replace(layer, in_channels=channels)

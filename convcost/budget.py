@@ -9,18 +9,20 @@ Command-line limits override the spec's, key by key.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .errors import SpecError, UsageError
-from .record import Record
-from .spec import LocatedDict, Spec, did_you_mean
+from .errors import SpecError, UsageError, did_you_mean
+from .located import LocatedDict
+from .spec import Spec
 from .units import parse_quantity
 
 __all__ = ["BUDGET_KEYS", "BudgetKey", "Limit", "budget_from_options", "budget_from_spec", "merge_budgets"]
 
 
-class BudgetKey(Record):
+@dataclass(frozen=True, slots=True)
+class BudgetKey:
     """One kind of limit: the ``Totals`` field it bounds, how its value reads, how it is shown."""
 
     metric: str  # field of costs.Totals
@@ -47,7 +49,8 @@ BUDGET_KEYS: Mapping[str, BudgetKey] = MappingProxyType(
 )
 
 
-class Limit(Record):
+@dataclass(frozen=True, slots=True)
+class Limit:
     """``key`` may be at most ``value``; ``origin`` says where the limit was set."""
 
     key: str

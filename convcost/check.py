@@ -8,12 +8,14 @@ is valid but a total exceeds a limit, else ``ok``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from .budget import BUDGET_KEYS, Limit, budget_from_spec, merge_budgets
+from .builder import build_network
+from .costs import NetworkCost, analyze
 from .errors import SpecError
-from .record import Record
+from .spec import Spec, load_spec, loads_spec
 
 __all__ = ["STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text", "exit_code"]
 
@@ -21,7 +23,8 @@ __all__ = ["STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text
 STATUS_EXIT = {"ok": 0, "over_budget": 1, "invalid": 2}
 
 
-class BudgetResult(Record):
+@dataclass(frozen=True, slots=True)
+class BudgetResult:
     """One limit held against one report."""
 
     limit: Limit
@@ -36,12 +39,13 @@ class BudgetResult(Record):
         return self.actual <= self.limit.value
 
 
-class FileCheck(Record):
+@dataclass(frozen=True, slots=True)
+class FileCheck:
     """The outcome for one spec: its problems, or its report and budget results."""
 
     source: str
     problems: tuple[SpecError, ...] = ()
-    report: Any = None  # costs.NetworkCost when the spec is valid
+    report: NetworkCost | None = None  # when the spec is valid
     budget: tuple[BudgetResult, ...] = ()
 
     @property
@@ -66,10 +70,8 @@ def _order(error: SpecError) -> tuple[int, int]:
     return (where.line, where.column)
 
 
-def _finish(source: str, load: Any, limits: tuple[Limit, ...], batch: int, dtype: str) -> FileCheck:
-    from .costs import analyze
-    from .network import build_network
-
+def _finish(source: str, load: Callable[[list[SpecError]], Spec], limits: tuple[Limit, ...], batch: int,
+            dtype: str) -> FileCheck:
     problems: list[SpecError] = []
     try:
         spec = load(problems)
@@ -90,8 +92,6 @@ def _finish(source: str, load: Any, limits: tuple[Limit, ...], batch: int, dtype
 
 def check_file(path: str, limits: tuple[Limit, ...] = (), *, batch: int = 1, dtype: str = "float32") -> FileCheck:
     """Check one spec file (``-`` for standard input); ``limits`` override the spec's budget."""
-    from .spec import load_spec
-
     source = "<stdin>" if path == "-" else path
     return _finish(source, lambda problems: load_spec(path, errors=problems), limits, batch, dtype)
 
@@ -99,8 +99,6 @@ def check_file(path: str, limits: tuple[Limit, ...] = (), *, batch: int = 1, dty
 def check_text(text: str, source: str = "<string>", limits: tuple[Limit, ...] = (), *, batch: int = 1,
                dtype: str = "float32") -> FileCheck:
     """Check spec text."""
-    from .spec import loads_spec
-
     return _finish(source, lambda problems: loads_spec(text, source, errors=problems), limits, batch, dtype)
 
 

@@ -10,10 +10,10 @@ counts are all equal, else ``changed``. Deltas are candidate - baseline
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 
 from .costs import LayerCost, NetworkCost, Totals
-from .record import Record
 
 __all__ = ["LAYER_FIELDS", "TOTAL_FIELDS", "Comparison", "GroupDelta", "LayerDelta", "compare", "ratio"]
 
@@ -31,7 +31,8 @@ def ratio(baseline: int, candidate: int) -> Fraction | None:
     return None if candidate == 0 else Fraction(baseline, candidate)
 
 
-class LayerDelta(Record):
+@dataclass(frozen=True, slots=True)
+class LayerDelta:
     """One matched (or unmatched) layer name."""
 
     name: str
@@ -47,7 +48,8 @@ class LayerDelta(Record):
         return (self.value("candidate", field) or 0) - (self.value("baseline", field) or 0)
 
 
-class GroupDelta(Record):
+@dataclass(frozen=True, slots=True)
+class GroupDelta:
     """Sums over the layers of one top-level block (the first part of their dotted names)."""
 
     name: str
@@ -62,7 +64,8 @@ class GroupDelta(Record):
         return ratio(self.baseline[field], self.candidate[field])
 
 
-class Comparison(Record):
+@dataclass(frozen=True, slots=True)
+class Comparison:
     baseline: NetworkCost
     candidate: NetworkCost
     layers: tuple[LayerDelta, ...]

@@ -9,10 +9,9 @@ here is written out in docs/conventions.md and checked by tests.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Callable, Mapping
-from functools import reduce
-from itertools import accumulate
-from operator import sub
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -37,7 +36,6 @@ from .layers import (
     numel,
 )
 from .network import INPUT, Network
-from .record import Record
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = [
@@ -58,7 +56,8 @@ __all__ = [
 FLOP_CATEGORIES = ("mac", "bias", "batch_norm", "activation", "pooling", "add", "upsample", "softmax")
 
 
-class Cost(Record):
+@dataclass(frozen=True, slots=True)
+class Cost:
     """Per-sample cost of one layer: MACs, FLOPs by category, trainable params, buffers."""
 
     macs: int = 0
@@ -68,7 +67,7 @@ class Cost(Record):
 
     @classmethod
     def of(cls, macs: int = 0, params: int = 0, buffers: int = 0, **flops: int) -> Cost:
-        terms = (("mac", FLOPS_PER_MAC * macs),) if macs else ()
+        terms: tuple[tuple[str, int], ...] = (("mac", FLOPS_PER_MAC * macs),) if macs else ()
         terms += tuple((category, count) for category, count in flops.items() if count)
         return cls(macs=macs, flops_by_category=terms, params=params, buffers=buffers)
 
@@ -189,13 +188,10 @@ COST_FUNCTIONS: Mapping[type, CostFunction] = MappingProxyType(
 # --------------------------------------------------------------------------- network
 
 
-class LayerCost(Record):
-    """One row of a report. Counts include the batch; bytes use the report's dtype."""
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """What a report row and the totals both count. Counts include the batch; bytes use the report's dtype."""
 
-    name: str
-    kind: str
-    input_shapes: tuple[Shape, ...]
-    output_shape: Shape
     macs: int
     flops: int
     flops_by_category: tuple[tuple[str, int], ...]
@@ -203,49 +199,35 @@ class LayerCost(Record):
     buffers: int
     weight_bytes: int
     activation_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost(_Counts):
+    """One row of a report: a layer, its shapes and its counts."""
+
+    name: str = ""
+    kind: str = ""
+    input_shapes: tuple[Shape, ...] = ()
+    output_shape: Shape = ()
     line: int = 0
     category: str = "other"
-
-    def __new__(cls, name: str, kind: str, input_shapes: tuple[Shape, ...], output_shape: Shape, macs: int,
-                flops: int, flops_by_category: tuple[tuple[str, int], ...], params: int, buffers: int,
-                weight_bytes: int, activation_bytes: int, line: int = 0, category: str = "other") -> LayerCost:
-        # One per layer of a report.
-        self = object.__new__(cls._storage)  # plain stores, then frozen: see convcost.record
-        self.name = name
-        self.kind = kind
-        self.input_shapes = input_shapes
-        self.output_shape = output_shape
-        self.macs = macs
-        self.flops = flops
-        self.flops_by_category = flops_by_category
-        self.params = params
-        self.buffers = buffers
-        self.weight_bytes = weight_bytes
-        self.activation_bytes = activation_bytes
-        self.line = line
-        self.category = category
-        self.__class__ = cls
-        return self
 
     @property
     def input_shape(self) -> Shape:
         return self.input_shapes[0]
 
 
-class Totals(Record):
-    macs: int
-    flops: int
-    flops_by_category: tuple[tuple[str, int], ...]
-    params: int
-    buffers: int
-    weight_bytes: int
-    buffer_bytes: int
-    input_bytes: int
-    activation_bytes: int
-    peak_activation_bytes: int
+@dataclass(frozen=True, slots=True)
+class Totals(_Counts):
+    """A report's totals: the rows' counts summed, and the memory only a whole network has."""
+
+    buffer_bytes: int = 0
+    input_bytes: int = 0
+    peak_activation_bytes: int = 0
 
 
-class NetworkCost(Record):
+@dataclass(frozen=True, slots=True)
+class NetworkCost:
     """The cost report of a network: rows in execution order plus totals."""
 
     name: str
@@ -299,66 +281,40 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     size = dtype_bytes(dtype)
-    rows: list[LayerCost] = []
-    # Large networks repeat a few distinct layers on the same shapes (the builder shares
-    # identical layer objects); a row's figures depend only on (layer, input shapes), so
-    # each distinct pair is costed once, and totalled once times its number of rows. The
-    # layer is keyed by identity (the network keeps it alive): hashing a layer's fields for
-    # every row cost more than the costing saved.
-    figures: dict[tuple[int, tuple[Shape, ...]], LayerCost] = {}
-    # per distinct pair: a row's fields from kind to activation_bytes, and its category
-    shared: dict[tuple[int, tuple[Shape, ...]], tuple[tuple[Any, ...], str]] = {}
-    uses: dict[tuple[int, tuple[Shape, ...]], int] = {}
+    rows = []
     for node in network.nodes:
-        key = (id(node.layer), node.input_shapes)
-        entry = shared.get(key)
-        if entry is None:
-            cost = layer_cost(node.layer, node.input_shapes, node.output_shape, table)
-            known = figures[key] = LayerCost(
-                name="",
-                kind=node.layer.kind,
-                input_shapes=node.input_shapes,
-                output_shape=node.output_shape,
-                macs=cost.macs * batch,
-                flops=cost.flops * batch,
-                flops_by_category=tuple((category, count * batch) for category, count in cost.flops_by_category),
-                params=cost.params,
-                buffers=cost.buffers,
-                weight_bytes=cost.params * size,
-                activation_bytes=numel(node.output_shape) * batch * size,
-                category=layer_category(node.layer),
-            )
-            entry = shared[key] = ((known.kind, known.input_shapes, known.output_shape, known.macs, known.flops,
-                                    known.flops_by_category, known.params, known.buffers, known.weight_bytes,
-                                    known.activation_bytes), known.category)
-            uses[key] = 1
-        else:
-            uses[key] += 1
-        # The row is the distinct pair's figures under this node's name and line, in LayerCost's
-        # field order (100,000 rows in a large spec).
-        fields, category = entry
-        rows.append(LayerCost(node.name, *fields, node.where.line, category))
+        cost = layer_cost(node.layer, node.input_shapes, node.output_shape, table)
+        rows.append(LayerCost(
+            name=node.name,
+            kind=node.layer.kind,
+            input_shapes=node.input_shapes,
+            output_shape=node.output_shape,
+            macs=cost.macs * batch,
+            flops=cost.flops * batch,
+            flops_by_category=tuple((category, count * batch) for category, count in cost.flops_by_category),
+            params=cost.params,
+            buffers=cost.buffers,
+            weight_bytes=cost.params * size,
+            activation_bytes=numel(node.output_shape) * batch * size,
+            line=node.where.line,
+            category=layer_category(node.layer),
+        ))
     by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
-    macs = flops = params = buffers = activation = 0
-    for key, known in figures.items():
-        count = uses[key]
-        macs += known.macs * count
-        flops += known.flops * count
-        params += known.params * count
-        buffers += known.buffers * count
-        activation += known.activation_bytes * count
-        for category, flops_here in known.flops_by_category:
-            by_category[category] += flops_here * count
+    for row in rows:
+        for category, count in row.flops_by_category:
+            by_category[category] += count
+    params = sum(row.params for row in rows)
+    buffers = sum(row.buffers for row in rows)
     totals = Totals(
-        macs=macs,
-        flops=flops,
+        macs=sum(row.macs for row in rows),
+        flops=sum(row.flops for row in rows),
         flops_by_category=tuple(by_category.items()),
         params=params,
         buffers=buffers,
         weight_bytes=params * size,
         buffer_bytes=buffers * size,
         input_bytes=numel(network.input_shape) * batch * size,
-        activation_bytes=activation,
+        activation_bytes=sum(row.activation_bytes for row in rows),
         peak_activation_bytes=peak_activation_elements(network) * batch * size,
     )
     return NetworkCost(name=network.name, source=network.source, input_shape=network.input_shape, batch=batch,
@@ -380,40 +336,28 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
     peaks: the sweep passes numpy arrays (one entry per grid point) and
     ``numpy.maximum`` to run this one schedule over a whole grid at once.
     """
-    nodes = network.nodes
-    count = len(nodes)
     sizes = sizes or {}
-    prod = math.prod
-    # Lists with a slot per node and one more, last, for the network input: INPUT is -1, so
-    # ``storage[INPUT]`` and the like read it. storage[i]: the allocation node i's output
-    # lives in; size[a]: an allocation's elements; last_use[a]: the last node reading it.
-    storage = [0] * count + [INPUT]
-    size = [0] * count + [prod(network.input_shape)]
-    last_use = [-1] * (count + 1)  # -1: not read (a view's own slot, or an unread input)
-    added = [0] * count  # elements each node allocates: its output's, or none for a view
-    is_view: dict[int, bool] = {}  # by layer identity: large networks share a few layer objects
-    for node in nodes:
-        index = node.index
-        view = is_view.get(id(node.layer))
-        if view is None:
-            view = is_view[id(node.layer)] = aliases_input(node.layer)
-        if view:
-            owner = storage[index] = storage[node.inputs[0]]
-            last_use[owner] = index
+    owner = {INPUT: INPUT}  # node -> the node whose allocation its output lives in
+    size: dict[int, Any] = {INPUT: numel(network.input_shape)}
+    last_use: dict[int, int] = {}  # allocation -> the last step that reads it
+    for node in network.nodes:
+        if aliases_input(node.layer):
+            owner[node.index] = owner[node.inputs[0]]
         else:
-            storage[index] = index
-            added[index] = size[index] = sizes[index] if index in sizes else prod(node.output_shape)
-            last_use[index] = index
-        for ref in node.inputs:
-            last_use[storage[ref]] = index
-    if not count:
-        return size[INPUT]
-    last_use[storage[count - 1]] = count  # the result is kept
-    freed = [0] * (count + 1)  # elements freed after each step
-    for owner, step in enumerate(last_use):
-        if step >= 0:
-            freed[step] = freed[step] + size[owner]
-    # Alive while node i runs: the input, plus everything allocated up to i, less everything
-    # freed after the steps before i; the peak is the largest of these running sums.
-    running = accumulate(map(sub, added, [0, *freed[:count - 1]]), initial=size[INPUT])
-    return max(running) if maximum is max else reduce(maximum, running)
+            owner[node.index] = node.index
+            size[node.index] = sizes[node.index] if node.index in sizes else numel(node.output_shape)
+        for ref in (*node.inputs, node.index):
+            last_use[owner[ref]] = node.index
+    if network.nodes:
+        last_use[owner[network.nodes[-1].index]] = len(network.nodes)  # the result is kept
+    freed_after: dict[int, list[int]] = defaultdict(list)
+    for allocation, step in last_use.items():
+        freed_after[step].append(allocation)
+    alive = peak = size[INPUT]
+    for node in network.nodes:
+        if owner[node.index] == node.index:
+            alive = alive + size[node.index]
+        peak = maximum(peak, alive)
+        for allocation in freed_after[node.index]:
+            alive = alive - size[allocation]
+    return peak

@@ -1,26 +1,21 @@
-"""Domain exceptions. The library raises these; only the CLI turns them into exit codes."""
+"""Domain exceptions and where they point. The library raises these; only the CLI turns them into exit codes."""
 
 from __future__ import annotations
 
-from .record import Record
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-__all__ = ["ConvcostError", "Location", "SpecError", "UsageError"]
+__all__ = ["ConvcostError", "Location", "SpecError", "UsageError", "did_you_mean"]
 
 
-class Location(Record):
-    """Where a spec item came from: file, 1-based line and column."""
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a spec item came from: file, 1-based line and column (0 when unknown)."""
 
     file: str
     line: int = 0
     column: int = 0
-
-    def __new__(cls, file: str, line: int = 0, column: int = 0) -> Location:  # one per YAML collection
-        self = object.__new__(cls._storage)  # plain stores, then frozen: see convcost.record
-        self.file = file
-        self.line = line
-        self.column = column
-        self.__class__ = cls
-        return self
 
     def __str__(self) -> str:
         if self.line <= 0:
@@ -55,3 +50,9 @@ class SpecError(ConvcostError):
 
 class UsageError(ConvcostError):
     """Invalid command-line usage (bad option value or combination)."""
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'kernel'?)`` for a near miss, else an empty string."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

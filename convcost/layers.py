@@ -1,19 +1,20 @@
 """Stage 2a: immutable layer objects and their shape rules.
 
-Each layer is a frozen record (convcost.record) built by a named constructor ``from_spec``
-that validates its options against the input shape, and a pure
-``output_shape(input_shape)``. Shapes are channels-first tuples without the
+Each layer is a frozen dataclass whose ``__post_init__`` checks the rules that
+need no input shape, with a pure ``output_shape(*input_shapes)`` that checks
+the rest. convcost.kinds builds them from a spec's options. Shapes are channels-first tuples without the
 batch: ``(C,)``, ``(C, L)``, ``(C, H, W)`` or ``(C, D, H, W)``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .record import Record
+from .units import format_shape
 
 __all__ = [
     "ACTIVATIONS",
@@ -36,7 +37,6 @@ __all__ = [
     "Upsample",
     "conv_output_length",
     "conv_transpose_output_length",
-    "format_shape",
     "numel",
     "pool_output_length",
 ]
@@ -64,10 +64,6 @@ class LayerError(ValueError):
 
 def numel(shape: Shape) -> int:
     return math.prod(shape)
-
-
-def format_shape(shape: Shape) -> str:
-    return "x".join(str(dim) for dim in shape)
 
 
 def conv_output_length(length: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -114,8 +110,18 @@ def _check_positive(lengths: tuple[int, ...], kind: str, shape_in: Shape) -> Non
         )
 
 
-class Conv(Record):
-    """``nn.Conv{1,2,3}d``; ``same`` padding is stored as ``same=True`` (PyTorch pads d(k-1) in total)."""
+class _SameShape:
+    """A layer whose output has its input's shape."""
+
+    __slots__ = ()
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(frozen=True, slots=True)
+class _Convolution:
+    """What a convolution and a transposed convolution share: their fields and their checks."""
 
     dims: int
     in_channels: int
@@ -126,8 +132,28 @@ class Conv(Record):
     dilation: tuple[int, ...]
     groups: int = 1
     bias: bool = True
-    same: bool = False
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        for field_name in ("kernel", "stride", "padding", "dilation"):
+            if len(getattr(self, field_name)) != self.dims:
+                raise LayerError(f"{field_name} needs {self.dims} values, got {getattr(self, field_name)}")
+        _check_groups(self.in_channels, self.out_channels, self.groups)
+
+    def spatial_input(self, shape: Shape) -> tuple[int, ...]:
+        """The spatial lengths of an input of the right rank and channel count."""
+        spatial = _spatial(shape, self.dims, self.kind)
+        if shape[0] != self.in_channels:
+            raise LayerError(f"expects {self.in_channels} input channels, got {shape[0]}")
+        return spatial
+
+
+@dataclass(frozen=True, slots=True)
+class Conv(_Convolution):
+    """``nn.Conv{1,2,3}d``; ``same`` padding is stored as ``same=True`` (PyTorch pads d(k-1) in total)."""
+
     kind: str = "conv2d"
+    same: bool = False
     # Design marks read by convcost.bottleneck; cost functions ignore them.
     bottleneck: int | Fraction | None = None  # width of a 1x1 reduction to insert before this conv
     reduction: bool = False  # this 1x1 is a channel reduction (removed in the naive form)
@@ -140,24 +166,15 @@ class Conv(Record):
             raise LayerError(f"bottleneck must be a width >= 1 or a fraction in (0, 1), got {self.bottleneck!r}")
         if self.reduction and (any(k != 1 for k in self.kernel) or self.bottleneck is not None):
             raise LayerError("'reduction: true' marks a 1x1 convolution without a bottleneck of its own")
-        for field_name in ("kernel", "stride", "padding", "dilation"):
-            if len(getattr(self, field_name)) != self.dims:
-                raise LayerError(f"{field_name} needs {self.dims} values, got {getattr(self, field_name)}")
-        _check_groups(self.in_channels, self.out_channels, self.groups)
+        super(Conv, self).__post_init__()
         if self.same and any(s != 1 for s in self.stride):
             raise LayerError("padding 'same' needs stride 1 (as in PyTorch)")
 
     def output_shape(self, shape: Shape) -> Shape:
-        spatial = _spatial(shape, self.dims, self.kind)
-        if shape[0] != self.in_channels:
-            raise LayerError(f"expects {self.in_channels} input channels, got {shape[0]}")
-        if self.same:
-            lengths = spatial
-        else:
-            lengths = tuple(
-                conv_output_length(length, k, s, p, d)
-                for length, k, s, p, d in zip(spatial, self.kernel, self.stride, self.padding, self.dilation)
-            )
+        spatial = self.spatial_input(shape)
+        lengths = spatial if self.same else tuple(
+            conv_output_length(length, k, s, p, d)
+            for length, k, s, p, d in zip(spatial, self.kernel, self.stride, self.padding, self.dilation))
         _check_positive(lengths, self.kind, shape)
         return (self.out_channels, *lengths)
 
@@ -166,23 +183,17 @@ class Conv(Record):
         return self.out_channels * (self.in_channels // self.groups) * math.prod(self.kernel)
 
 
-class ConvTranspose(Record):
+@dataclass(frozen=True, slots=True)
+class ConvTranspose(_Convolution):
     """``nn.ConvTranspose{1,2,3}d``."""
 
-    dims: int
-    in_channels: int
-    out_channels: int
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
-    output_padding: tuple[int, ...]
-    dilation: tuple[int, ...]
-    groups: int = 1
-    bias: bool = True
     kind: str = "conv_transpose2d"
+    output_padding: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_groups(self.in_channels, self.out_channels, self.groups)
+        super(ConvTranspose, self).__post_init__()
+        if len(self.output_padding) != self.dims:
+            raise LayerError(f"output_padding needs {self.dims} values, got {self.output_padding}")
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= max(s, d):
                 raise LayerError(
@@ -190,15 +201,11 @@ class ConvTranspose(Record):
                 )
 
     def output_shape(self, shape: Shape) -> Shape:
-        spatial = _spatial(shape, self.dims, self.kind)
-        if shape[0] != self.in_channels:
-            raise LayerError(f"expects {self.in_channels} input channels, got {shape[0]}")
+        spatial = self.spatial_input(shape)
         lengths = tuple(
             conv_transpose_output_length(length, k, s, p, op, d)
             for length, k, s, p, op, d in zip(
-                spatial, self.kernel, self.stride, self.padding, self.output_padding, self.dilation
-            )
-        )
+                spatial, self.kernel, self.stride, self.padding, self.output_padding, self.dilation))
         _check_positive(lengths, self.kind, shape)
         return (self.out_channels, *lengths)
 
@@ -207,7 +214,8 @@ class ConvTranspose(Record):
         return self.in_channels * (self.out_channels // self.groups) * math.prod(self.kernel)
 
 
-class Pool(Record):
+@dataclass(frozen=True, slots=True)
+class Pool:
     """``nn.MaxPool{1,2,3}d`` (op ``max``) and ``nn.AvgPool{1,2,3}d`` (op ``avg``)."""
 
     op: str
@@ -234,7 +242,8 @@ class Pool(Record):
         return (shape[0], *lengths)
 
 
-class AdaptivePool(Record):
+@dataclass(frozen=True, slots=True)
+class AdaptivePool:
     """``nn.AdaptiveAvgPool{1,2,3}d`` / ``nn.AdaptiveMaxPool{1,2,3}d``; global pooling is output size 1."""
 
     op: str
@@ -247,7 +256,8 @@ class AdaptivePool(Record):
         return (shape[0], *self.output_size)
 
 
-class Linear(Record):
+@dataclass(frozen=True, slots=True)
+class Linear:
     """``nn.Linear``: acts on the last axis, as in PyTorch."""
 
     in_features: int
@@ -261,7 +271,8 @@ class Linear(Record):
         return (*shape[:-1], self.out_features)
 
 
-class Flatten(Record):
+@dataclass(frozen=True, slots=True)
+class Flatten:
     """``nn.Flatten()``: all axes but the batch into one; a view, no new memory."""
 
     kind: str = "flatten"
@@ -270,7 +281,8 @@ class Flatten(Record):
         return (numel(shape),)
 
 
-class BatchNorm(Record):
+@dataclass(frozen=True, slots=True)
+class BatchNorm:
     """``nn.BatchNorm{1,2,3}d`` over the channel axis."""
 
     num_features: int
@@ -284,7 +296,8 @@ class BatchNorm(Record):
         return shape
 
 
-class Activation(Record):
+@dataclass(frozen=True, slots=True)
+class Activation(_SameShape):
     """Elementwise activation; ``inplace`` writes into its input (no new memory)."""
 
     function: str
@@ -295,30 +308,24 @@ class Activation(Record):
         if self.function not in ACTIVATIONS:
             raise LayerError(f"unknown activation {self.function!r}")
 
-    def output_shape(self, shape: Shape) -> Shape:
-        return shape
 
-
-class Dropout(Record):
+@dataclass(frozen=True, slots=True)
+class Dropout(_SameShape):
     """``nn.Dropout``: the identity at inference; a no-op, free."""
 
     p: float = 0.5
     kind: str = "dropout"
 
-    def output_shape(self, shape: Shape) -> Shape:
-        return shape
 
-
-class Identity(Record):
+@dataclass(frozen=True, slots=True)
+class Identity(_SameShape):
     """``nn.Identity``: free, no new memory."""
 
     kind: str = "identity"
 
-    def output_shape(self, shape: Shape) -> Shape:
-        return shape
 
-
-class Softmax(Record):
+@dataclass(frozen=True, slots=True)
+class Softmax:
     """``nn.Softmax(dim)``; ``dim`` counts the batch as axis 0, like PyTorch."""
 
     dim: int = 1
@@ -339,7 +346,8 @@ class Softmax(Record):
         return shape
 
 
-class Upsample(Record):
+@dataclass(frozen=True, slots=True)
+class Upsample:
     """``nn.Upsample(scale_factor=..., mode=...)``: output length floor(L * scale)."""
 
     dims: int
@@ -347,7 +355,8 @@ class Upsample(Record):
     mode: str = "nearest"
     kind: str = "upsample"
 
-    MODES: ClassVar[dict[str, int | None]] = {"nearest": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+    MODES: ClassVar[MappingProxyType[str, int | None]] = MappingProxyType(
+        {"nearest": None, "linear": 1, "bilinear": 2, "trilinear": 3})
 
     def __post_init__(self) -> None:
         if self.mode not in self.MODES:
@@ -363,7 +372,8 @@ class Upsample(Record):
         return (shape[0], *lengths)
 
 
-class Add(Record):
+@dataclass(frozen=True, slots=True)
+class Add:
     """Elementwise sum of ``inputs`` tensors of one shape (a residual join)."""
 
     inputs: int = 2
@@ -379,7 +389,8 @@ class Add(Record):
         return first
 
 
-class Concat(Record):
+@dataclass(frozen=True, slots=True)
+class Concat:
     """Concatenation on the channel axis (an Inception or DenseNet join)."""
 
     inputs: int = 2
@@ -401,8 +412,8 @@ Layer = (
     | Identity | Softmax | Upsample | Add | Concat
 )
 
-#: Layer types whose output shares its input's storage at inference (used by the peak-memory schedule).
 def aliases_input(layer: Any) -> bool:
+    """Does the layer's output share its input's storage at inference (a view or an in-place op)?"""
     if isinstance(layer, (Flatten, Dropout, Identity)):
         return True
     return isinstance(layer, Activation) and layer.inplace

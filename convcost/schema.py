@@ -1,10 +1,9 @@
 """JSON Schemas: the spec format (for editors) and the JSON report (docs/report.schema.json).
 
-The spec schema is generated, not written by hand: each leaf kind's options
-are read from its own constructor in ``network.LAYER_KINDS`` by running it on
-a probe that records which keys it allows and which it requires. A new kind or
-option therefore appears in the schema by itself; tests check that every
-option also has a type here (``OPTION_SCHEMAS``).
+The spec schema is generated, not written by hand: each leaf kind's keys come
+from its declaration in ``kinds.LAYER_KINDS``, so a new kind or option appears
+in the schema by itself; tests check that every option also has a type here
+(``OPTION_SCHEMAS``).
 """
 
 from __future__ import annotations
@@ -12,6 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
+
+from .budget import BUDGET_KEYS
+from .builder import STRUCTURE_KEYS, STRUCTURE_KINDS
+from .costs import FLOP_CATEGORIES
+from .kinds import LAYER_KINDS
+from .layers import Upsample
+from .spec import SHAPE_AXES, TOP_LEVEL_KEYS
 
 __all__ = ["OPTION_SCHEMAS", "kind_options", "report_schema", "spec_schema"]
 
@@ -33,7 +39,7 @@ _POSITIVE = {"type": "integer", "minimum": 1}
 _BOOLEAN = {"type": "boolean"}
 
 #: Option key -> JSON Schema of its value (a ``$param`` reference is always allowed too).
-OPTION_SCHEMAS: Mapping[str, dict[str, Any]] = MappingProxyType({
+OPTION_SCHEMAS: Mapping[str, dict[str, Any] | None] = MappingProxyType({
     "name": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$", "description": "unique within its level"},
     "repeat": {"type": "integer", "minimum": 1, "description": "stands for N copies in sequence"},
     "out": {**_POSITIVE, "description": "output channels (features for linear)"},
@@ -63,7 +69,7 @@ OPTION_SCHEMAS: Mapping[str, dict[str, Any]] = MappingProxyType({
                    "description": "width (or fraction of the input channels) of a 1x1 reduction before this conv"},
 })
 
-_STRUCTURE_OPTIONS = {
+_STRUCTURE_OPTIONS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "sequence": ({"layers": {"$ref": "#/definitions/layers"}}, ["layers"]),
     "concat": ({"branches": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/layer_list"}}},
                ["branches"]),
@@ -72,58 +78,30 @@ _STRUCTURE_OPTIONS = {
     "dense": ({"body": {"$ref": "#/definitions/layer_list"}}, ["body"]),
 }
 
-_SAMPLES = {"out": 4, "kernel": 1, "output_size": 1, "scale": 2}
-
-
 def _option_schema(key: str) -> dict[str, Any]:
-    from .layers import Upsample
-
-    schema = OPTION_SCHEMAS.get(key)
-    if key == "mode":
-        schema = {"enum": list(Upsample.MODES)}
+    schema = {"enum": list(Upsample.MODES)} if key == "mode" else OPTION_SCHEMAS.get(key)
     if schema is None:
         return {}
     return {"anyOf": [schema, _PARAM_REF]}
 
 
 def kind_options(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(allowed keys, required keys) of a leaf kind, read from its constructor."""
-    from .errors import Location
-    from .network import LAYER_KINDS, _MISSING, _Options, _Scope
-    from .spec import LocatedDict
-
-    class Probe(_Options):
-        allowed: tuple[str, ...] = ()
-        required: list[str]
-
-        def check_keys(self, allowed: tuple[str, ...]) -> None:
-            self.allowed = tuple(allowed)
-
-        def value(self, key: str, default: Any = _MISSING) -> Any:
-            if default is _MISSING:
-                self.required.append(key)
-                return _SAMPLES.get(key, 1)
-            return default
-
-    where = Location("<schema>")
-    probe = Probe(kind, LocatedDict(where), where, "probe", _Scope("", MappingProxyType({}), ()))
-    probe.required = []
-    LAYER_KINDS[kind](probe, (4, 8, 8))
-    return probe.allowed, tuple(dict.fromkeys(probe.required))
+    """(allowed keys, required keys) of a leaf kind, from its declaration."""
+    declared = LAYER_KINDS[kind]
+    return declared.allowed, declared.required
 
 
 def spec_schema() -> dict[str, Any]:
     """JSON Schema (draft-07, which yaml-language-server reads) of a spec file."""
-    from .budget import BUDGET_KEYS
-    from .network import LAYER_KINDS, STRUCTURE_KINDS
-    from .spec import _SHAPE_AXES, TOP_LEVEL_KEYS
-
+    if any(set(_STRUCTURE_OPTIONS[kind][0]) != set(keys) for kind, keys in STRUCTURE_KEYS.items()):
+        raise RuntimeError("spec schema out of date for the structure kinds")
     definitions: dict[str, Any] = {}
     one_key: dict[str, Any] = {}
     kind_form: list[dict[str, Any]] = []
     for kind in (*LAYER_KINDS, *STRUCTURE_KINDS):
         if kind in LAYER_KINDS:
-            allowed, required = kind_options(kind)
+            allowed, required_keys = kind_options(kind)
+            required = list(required_keys)
             properties = {key: _option_schema(key) for key in allowed}
         else:
             extra, required = _STRUCTURE_OPTIONS[kind]
@@ -159,7 +137,7 @@ def spec_schema() -> dict[str, Any]:
     shape_maps = [
         {"type": "object", "properties": {axis: {"type": "integer", "minimum": 1} for axis in axes},
          "required": list(axes), "additionalProperties": False}
-        for axes in _SHAPE_AXES
+        for axes in SHAPE_AXES
     ]
     definitions["shape"] = {
         "description": "channels-first, batch excluded: CxL, CxHxW, CxDxHxW or a feature count",
@@ -220,12 +198,10 @@ def _integers(*names: str) -> dict[str, Any]:
 
 def report_schema() -> dict[str, Any]:
     """JSON Schema of ``convcost analyze --json`` (docs/report.schema.json is this, written out)."""
-    from .costs import FLOP_CATEGORIES
-
     shape = {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}
     by_category = {"type": "object", "propertyNames": {"enum": list(FLOP_CATEGORIES)},
                    "additionalProperties": {"type": "integer", "minimum": 0}}
-    layer = {
+    layer: dict[str, Any] = {
         "type": "object",
         "properties": {
             "name": {"type": "string"}, "kind": {"type": "string"}, "category": {"type": "string"},
@@ -237,7 +213,7 @@ def report_schema() -> dict[str, Any]:
         "additionalProperties": False,
     }
     layer["required"] = list(layer["properties"])
-    block = {
+    block: dict[str, Any] = {
         "type": "object",
         "properties": {
             "name": {"type": "string"}, "kind": {"type": "string"}, "layers": {"type": "integer", "minimum": 0},
@@ -249,7 +225,7 @@ def report_schema() -> dict[str, Any]:
     block["required"] = list(block["properties"])
     kind_total = {"type": "object", "properties": _integers("layers", "macs", "flops", "params"),
                   "required": ["layers", "macs", "flops", "params"], "additionalProperties": False}
-    totals = {
+    totals: dict[str, Any] = {
         "type": "object",
         "properties": {
             "flops_by_category": {**by_category, "required": list(FLOP_CATEGORIES)},

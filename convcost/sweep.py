@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +35,6 @@ from .bottleneck import insert_bottlenecks_at, with_input_shape
 from .costs import analyze, peak_activation_elements
 from .layers import Conv, Shape, conv_output_length, numel
 from .network import Network
-from .record import Record
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = ["METRICS", "SweepResult", "pareto_mask", "sweep_layer", "sweep_network"]
@@ -44,9 +44,12 @@ METRICS = ("macs", "flops", "params", "activation_bytes", "peak_activation_bytes
 _INT64_SAFE = 2**62
 
 Progress = Callable[[int, int], None]  # (points done, points in all)
+#: An integer count, or an array of them (one per grid point); the closed forms broadcast over both.
+Counts = Any
 
 
-class SweepResult(Record):
+@dataclass(frozen=True, slots=True)
+class SweepResult:
     """Columns of equal length, one entry per grid point.
 
     ``width`` (int, or the fraction as a float for fraction sweeps), ``kernel``
@@ -94,8 +97,8 @@ def _ints(values: Sequence[int], dtype: Any) -> np.ndarray:
 
 # --------------------------------------------------------------------------- one layer
 
-def _layer_core(c_in: int, c_out: int, bias: int, expand: bool, s_in: np.ndarray, s_out: np.ndarray,
-                kvol: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+def _layer_core(c_in: int, c_out: int, bias: int, expand: bool, s_in: Counts, s_out: Counts, kvol: Counts,
+                w: Counts) -> dict[str, dict[str, Counts]]:
     """Closed-form per-sample counts (activations in elements) of the conv and of its bottlenecked form.
     All arrays broadcast; nothing here loops over points."""
     base = {
@@ -122,7 +125,7 @@ def _layer_core(c_in: int, c_out: int, bias: int, expand: bool, s_in: np.ndarray
             "peak_activation_bytes": np.maximum(s_in * c_in + s_in * w, s_in * w + s_out * c_out),
         }
         new["flops"] = FLOPS_PER_MAC * new["macs"] + bias * (s_in * w + s_out * c_out)
-    return {"base": base, "new": new}  # type: ignore[dict-item]
+    return {"base": base, "new": new}
 
 
 def _kernel_label(kernel: tuple[int, ...]) -> str:
@@ -235,7 +238,7 @@ def pareto_mask(width: np.ndarray, costs: Sequence[np.ndarray]) -> np.ndarray:
         mask = np.zeros(n, dtype=bool)
         mask[order] = keep.astype(bool)
         return mask
-    matrix = np.stack([np.asarray(c, dtype=object if any(np.asarray(c).dtype == object for c in costs) else None)
+    matrix: Any = np.stack([np.asarray(c, dtype=object if any(np.asarray(c).dtype == object for c in costs) else None)
                        for c in costs], axis=1)
     mask = np.zeros(n, dtype=bool)
     front = matrix[:0]
@@ -298,14 +301,14 @@ def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: 
     size = dtype_bytes(dtype)
     report = analyze(net, batch=batch, dtype=dtype)
     totals = report.totals
-    candidates = [node for node in net.nodes
+    candidates = [(node, node.layer) for node in net.nodes
                   if isinstance(node.layer, Conv) and node.layer.groups == 1 and not node.layer.reduction
                   and max(node.layer.kernel) >= min_kernel and node.layer.in_channels >= min_in_channels]
     count = len(values)
-    c_max = max([n.layer.in_channels for n in candidates] + [n.layer.out_channels for n in candidates] + [1])
-    s_max = max([numel(n.input_shape[1:]) for n in candidates] + [numel(n.output_shape[1:]) for n in candidates]
+    c_max = max([conv.in_channels for _, conv in candidates] + [conv.out_channels for _, conv in candidates] + [1])
+    s_max = max([numel(n.input_shape[1:]) for n, _ in candidates] + [numel(n.output_shape[1:]) for n, _ in candidates]
                 + [1])
-    k_max = max([math.prod(n.layer.kernel) for n in candidates] + [1])
+    k_max = max([math.prod(conv.kernel) for _, conv in candidates] + [1])
     bound = (4 * s_max * c_max**2 * k_max * batch * max(size, FLOPS_PER_MAC) * max(len(candidates), 1)
              + totals.flops + totals.activation_bytes + totals.peak_activation_bytes)
     int_type = _dtype_for(bound)
@@ -315,8 +318,7 @@ def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: 
     rows = {row.name: row for row in report.layers}
     widths = np.zeros((len(candidates), count), dtype=np.int64)
     applied = np.zeros((len(candidates), count), dtype=bool)
-    for index, node in enumerate(candidates):
-        layer = node.layer
+    for index, (node, layer) in enumerate(candidates):
         c_in = layer.in_channels
         if is_fraction:
             w = np.array([max(1, math.floor(Fraction(v) * c_in)) for v in values], dtype=np.int64)
@@ -341,7 +343,7 @@ def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: 
     peak = np.zeros(count, dtype=int_type)
     for pattern_index, pattern in enumerate(patterns):
         points = np.flatnonzero(inverse == pattern_index)
-        chosen = [(node, widths[i, points]) for i, node in enumerate(candidates) if pattern[i]]
+        chosen = [(node, widths[i, points]) for i, (node, _) in enumerate(candidates) if pattern[i]]
         if not chosen:
             peak[points] = totals.peak_activation_bytes
             continue
@@ -359,7 +361,7 @@ def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: 
         "width": np.array([float(v) for v in values]) if is_fraction else np.array(values, dtype=np.int64),
         "kernel": np.zeros(count, dtype=np.int64),
         "resolution": np.full(count, resolution, dtype=np.int64),
-        "applied": applied.any(axis=0) if len(candidates) else np.zeros(count, dtype=bool),
+        "applied": np.asarray(applied.any(axis=0)) if len(candidates) else np.zeros(count, dtype=bool),
     }
     for metric in METRICS:
         columns[metric] = result[metric]

@@ -6,9 +6,13 @@ multiply plus one add.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from types import MappingProxyType
 
-__all__ = ["DTYPE_BYTES", "FLOPS_PER_MAC", "QUANTITY_KINDS", "dtype_bytes", "humanize", "parse_quantity"]
+__all__ = ["DTYPE_BYTES", "FLOPS_PER_MAC", "QUANTITY_KINDS", "dtype_bytes", "format_shape", "humanize",
+           "parse_quantity"]
 
 FLOPS_PER_MAC = 2
 
@@ -24,6 +28,11 @@ def dtype_bytes(dtype: str) -> int:
         return DTYPE_BYTES[dtype]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}") from None
+
+
+def format_shape(shape: tuple[int, ...]) -> str:
+    """``(192, 28, 28)`` -> ``192x28x28``."""
+    return "x".join(str(dim) for dim in shape)
 
 
 def humanize(value: int, unit: str, *, exact: bool = False) -> str:
@@ -63,7 +72,10 @@ _QUANTITY_SCALES = {
     "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15,
     "ki": 1 << 10, "mi": 1 << 20, "gi": 1 << 30, "ti": 1 << 40, "pi": 1 << 50,
 }
-_QUANTITY_RE = None  # compiled on first use
+_QUANTITY_RE = re.compile(
+    r"^\s*(?P<number>[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE](?P<exp>[+-]?[0-9]{1,3}))?"
+    r"\s*(?P<prefix>[kKmMgGtTpP][iI]?)?(?P<unit>[bB])?\s*$"
+)
 
 
 def parse_quantity(text: str | int | float, kind: str = "count") -> int:
@@ -76,11 +88,6 @@ def parse_quantity(text: str | int | float, kind: str = "count") -> int:
     ``0.1K`` is fine, ``1.0001K`` is not) is refused. Raises ``ValueError``
     with a message naming the text.
     """
-    import re
-    from decimal import Decimal, InvalidOperation
-    from fractions import Fraction
-
-    global _QUANTITY_RE
     if kind not in QUANTITY_KINDS:
         raise ValueError(f"unknown quantity kind {kind!r}; choose one of {', '.join(QUANTITY_KINDS)}")
     if isinstance(text, bool):
@@ -89,11 +96,6 @@ def parse_quantity(text: str | int | float, kind: str = "count") -> int:
         number = Fraction(text)
         scale = 1
     elif isinstance(text, (float, str)):
-        if _QUANTITY_RE is None:
-            _QUANTITY_RE = re.compile(
-                r"^\s*(?P<number>[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE](?P<exp>[+-]?[0-9]{1,3}))?"
-                r"\s*(?P<prefix>[kKmMgGtTpP][iI]?)?(?P<unit>[bB])?\s*$"
-            )
         # repr() of a float is the shortest decimal that reads back as it: 1.5e9 stays 1500000000.
         written = repr(text) if isinstance(text, float) else text
         match = _QUANTITY_RE.match(written) if len(written) <= 64 else None

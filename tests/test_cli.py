@@ -105,26 +105,3 @@ def test_python_dash_m_and_help():
     proc = subprocess.run([sys.executable, "-m", "convcost", "analyze", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     assert "--kernel" in proc.stdout and "--json" in proc.stdout
-
-
-def test_main_runs_without_the_cycle_collector_and_restores_it(monkeypatch, capsys):
-    import gc
-
-    from convcost.cli import main
-    from convcost.cli.common import analyze_network
-
-    seen = []
-
-    def spy(*args):
-        seen.append(gc.isenabled())
-        return analyze_network(*args)
-
-    monkeypatch.setattr("convcost.cli.analyze.analyze_network", spy)
-    monkeypatch.setattr("sys.argv", ["convcost", "analyze", str(EXAMPLES / "one_by_one.yaml"), "--json"])
-    assert gc.isenabled()
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code in (0, None)
-    assert seen == [False]  # disabled during the run
-    assert gc.isenabled()  # and enabled again after it
-    assert json.loads(capsys.readouterr().out)["totals"]["macs"] == 12_443_648

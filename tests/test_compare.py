@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from convcost import analyze, load
 from convcost.cli import app
-from convcost.cli.common import FORMATS
+from convcost.render.common import FORMATS
 from convcost.compare import LAYER_FIELDS, TOTAL_FIELDS, compare
-from convcost.render_compare import COMPARE_RENDERERS, compare_csv, format_percent, format_ratio
+from convcost.render.common import format_percent, format_ratio
+from convcost.render.comparison import COMPARISON_RENDERERS, compare_csv
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 runner = CliRunner()
@@ -85,7 +86,7 @@ def test_memory_cost_of_the_intermediate_tensor_is_shown():
 def test_worse_values_are_coloured_red():
     from rich.console import Console
 
-    from convcost.render_compare import compare_table
+    from convcost.render.comparison import compare_table
 
     baseline = analyze(load(str(EXAMPLES / "one_by_one_naive.yaml")))
     candidate = analyze(load(str(EXAMPLES / "one_by_one.yaml")))
@@ -193,7 +194,7 @@ def test_format_percent(args, text):
 
 
 def test_every_format_has_a_renderer():
-    assert set(COMPARE_RENDERERS) == set(FORMATS)
+    assert set(COMPARISON_RENDERERS) == set(FORMATS)
 
 
 def test_csv_rows_add_up_and_match_json():

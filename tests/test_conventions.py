@@ -13,7 +13,7 @@ import pytest
 from convcost import analyze, loads
 from convcost.costs import COST_FUNCTIONS, FLOP_CATEGORIES, adaptive_window_total
 from convcost.layers import ACTIVATIONS
-from convcost.network import LAYER_KINDS
+from convcost.kinds import LAYER_KINDS
 from convcost.units import DTYPE_BYTES, FLOPS_PER_MAC
 
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convcost.cli import app
-from convcost.cli import common
+from convcost.cli import output
 from convcost.costs import FLOP_CATEGORIES
 
 runner = CliRunner()
@@ -72,7 +72,7 @@ def test_markdown_is_a_pasteable_table() -> None:
 
 
 def test_markdown_escapes_names() -> None:
-    from convcost.render_markdown import escape
+    from convcost.render.common import escape
 
     assert escape("a|b*c_d") == "a\\|b\\*c\\_d"
     assert "\n" not in escape("two\nlines")
@@ -93,13 +93,13 @@ class FakeTerminal(io.StringIO):
 def test_console_is_plain_with_no_color_and_follows_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("COLUMNS", "97")
-    assert not common._plain_wanted(FakeTerminal())
-    assert common.console(FakeTerminal()).width == 97  # Rich reads the terminal's size (COLUMNS here)
-    assert common._plain_wanted(io.StringIO())
+    assert not output._plain_wanted(FakeTerminal())
+    assert output.console(FakeTerminal()).width == 97  # Rich reads the terminal's size (COLUMNS here)
+    assert output._plain_wanted(io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
-    assert common._plain_wanted(FakeTerminal())
+    assert output._plain_wanted(FakeTerminal())
     monkeypatch.setenv("COLUMNS", "132")
-    assert common.console(io.StringIO()).width == 132
+    assert output.console(io.StringIO()).width == 132
 
 
 def test_bad_format_and_conflicts_exit_2_in_one_line() -> None:
@@ -170,7 +170,7 @@ def test_output_into_a_missing_directory_fails_in_one_line(tmp_path: Path) -> No
 
 
 def test_every_command_offers_every_format() -> None:
-    from convcost.cli.common import FORMATS
+    from convcost.render.common import FORMATS
 
     for command in ("analyze", "check"):
         help_text = runner.invoke(app, [command, "--help"]).stdout

@@ -29,7 +29,8 @@ from typer.testing import CliRunner
 from hypothesis import strategies as st
 
 from convcost.cli import app
-from convcost.network import LAYER_KINDS, STRUCTURE_KINDS
+from convcost.builder import STRUCTURE_KINDS
+from convcost.kinds import LAYER_KINDS
 from convcost.schema import kind_options
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))

@@ -17,7 +17,8 @@ from convcost import analyze, loads
 from convcost.cli import app
 from convcost.costs import adaptive_window_total
 from convcost.errors import SpecError
-from convcost.spec import MAX_DEPTH, MAX_FILE_BYTES, MAX_INT_DIGITS, loads_spec
+from convcost.reader import MAX_DEPTH, MAX_INT_DIGITS
+from convcost.spec import MAX_FILE_BYTES, loads_spec
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +206,7 @@ def test_a_layer_of_exactly_10_to_the_15_macs() -> None:
 
 def _tree(value):
     """A located tree as plain data with every location, for comparing two loaders."""
-    from convcost.spec import LocatedDict, LocatedList
+    from convcost.located import LocatedDict, LocatedList
 
     if isinstance(value, LocatedDict):
         return ("map", str(value.where), [(key, str(value.at(key)), _tree(item)) for key, item in value.items()])
@@ -220,16 +221,11 @@ def test_pure_python_yaml_gives_the_same_tree_and_locations(path, monkeypatch):
     # libyaml is used when present; without it PyYAML's own parser feeds the same loop.
     import yaml
 
-    import convcost.spec as spec_module
-    import convcost.yaml_subset
+    import convcost.reader
 
-    def refuse(*args, **kwargs):
-        raise convcost.yaml_subset.Unsupported
-
-    monkeypatch.setattr(convcost.yaml_subset, "read", refuse)  # the event path, not the line reader
     text = path.read_text()
     with_libyaml = loads_spec(text, str(path))
-    monkeypatch.setattr(spec_module, "_yaml_loader", lambda: yaml.SafeLoader)
+    monkeypatch.setattr(convcost.reader, "_LOADER", yaml.SafeLoader)
     pure = loads_spec(text, str(path))
     assert _tree(pure.layers) == _tree(with_libyaml.layers)
     assert _tree(pure.blocks) == _tree(with_libyaml.blocks)

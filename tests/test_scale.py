@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from convcost import analyze, loads, render_json
+from convcost import analyze, loads
 from convcost.grouping import block_groups, hierarchy
-from convcost.render_json import json_text, report_dict, report_json, report_json_chunks
+from convcost.render.analysis import report_dict
+from convcost.render.common import json_text
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("gen_specs", ROOT / "benchmarks" / "gen_specs.py")
@@ -91,28 +92,6 @@ def test_json_text_is_the_same_document_one_layer_per_line():
     lines = text.splitlines()
     layer_lines = [line for line in lines if line.startswith('    {"name": ')]
     assert len(layer_lines) == len(data["layers"]) + len(data["blocks"])
-
-
-@pytest.mark.parametrize("kind", ["stack", "branched"])
-def test_report_json_is_the_dict_path_text(kind):
-    # report_json encodes each distinct row once and splices names and lines in; the text
-    # must be exactly what encoding report_dict gives, for repeated and one-off rows alike.
-    spec = gen_specs.stack_spec(997) if kind == "stack" else gen_specs.branched_spec(600, depth=3)
-    report = analyze(loads(spec))
-    assert report_json(report) == json_text(report_dict(report))
-
-
-def test_report_json_chunks_are_the_text_in_pieces_of_a_batch_of_lines(monkeypatch):
-    # The CLI writes the JSON as it is made, a batch of layer (or block) lines at a time.
-    monkeypatch.setattr(render_json, "_BATCH", 7)
-    report = analyze(loads(gen_specs.branched_spec(120, depth=3)))
-    chunks = list(report_json_chunks(report))
-    text = json_text(report_dict(report))
-    assert "".join(chunks) == text
-    batches = -(-len(report.layers) // 7) + -(-len(block_groups(report)) // 7)
-    assert len(chunks) == batches + 5  # + the text before, between and after the lists, and their two ']'
-    assert max(piece.count('{"name": ') for piece in chunks) == 7
-    assert "".join(render_json.json_chunks({"layers": render_json._Lines((), str)})) == '{\n  "layers": []\n}\n'
 
 
 def test_block_groups_are_the_hierarchy_groups_in_order():

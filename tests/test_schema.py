@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from convcost.budget import BUDGET_KEYS
 from convcost.cli import app
-from convcost.network import LAYER_KINDS, STRUCTURE_KINDS
+from convcost.builder import STRUCTURE_KINDS
+from convcost.kinds import LAYER_KINDS
 from convcost.schema import OPTION_SCHEMAS, kind_options, report_schema, spec_schema
 
 runner = CliRunner()

@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from convcost import analyze, load, loads
 from convcost.bottleneck import BottleneckRule, insert_bottlenecks, with_input_shape
 from convcost.cli import app
-from convcost.cli.common import FORMATS
-from convcost.render_compare import SWEEP_RENDERERS, bar
+from convcost.render.common import FORMATS
+from convcost.render.common import bar
+from convcost.render.sweep import SWEEP_RENDERERS
 from convcost.sweep import METRICS, pareto_mask, sweep_layer, sweep_network
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from ..errors import ConvcostError
-from .common import OutputOpt, app, emit, fail
+from ..errors import ConvcostError, UsageError
+from ..schema import report_schema, spec_schema
+from .app import app, fail
+from .options import OutputOptions, with_option_groups
+from .output import emit
 
 
 @app.command()
+@with_option_groups
 def schema(
     report: bool = typer.Option(False, "--report", help="The schema of `analyze --json` instead of the spec's."),
-    output: Optional[str] = OutputOpt,
+    target: OutputOptions = OutputOptions(),
 ) -> None:
     """Print the JSON Schema of the spec format, for editors and CI validators.
 
@@ -21,9 +23,9 @@ def schema(
     modeline as the first line of a spec:
     # yaml-language-server: $schema=./convcost.schema.json
     """
-    from ..schema import report_schema, spec_schema
-
     try:
-        emit("json", lambda _fmt: report_schema() if report else spec_schema(), output=output)
+        if target.fmt not in (None, "json"):
+            raise UsageError(f"a schema is JSON; --format {target.fmt} does not apply")
+        emit("json", report_schema() if report else spec_schema(), output=target.output)
     except ConvcostError as error:
         fail(error)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import typer
 
-from ..errors import ConvcostError, UsageError
-from .common import (
-    BatchOpt, BiasOpt, DilationOpt, DtypeOpt, ExactOpt, GroupsOpt, InputOpt, JsonOpt, KernelOpt, KindOpt, OutOpt,
-    FormatOpt, OutputOpt, OutputPaddingOpt, PaddingOpt, SpecArg, StrideOpt, app, emit, fail, network_from_args,
-    output_format,
-)
+from ..errors import ConvcostError, UsageError, did_you_mean
+from ..layers import Conv
+from ..network import Network
+from ..render.common import View
+from .app import app, fail
+from .inputs import network_from
+from .options import ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, SpecArg, with_option_groups
+from .output import emit
+
+if TYPE_CHECKING:
+    from ..sweep import SweepResult
 
 GRID = "Grid"
 MAX_POINTS = 50_000_000
@@ -33,12 +38,6 @@ ResolutionsOpt = typer.Option(None, "--resolutions", help="Input spatial sizes t
                               rich_help_panel=GRID, show_default=False)
 LayerOpt = typer.Option(None, "--layer", "-l", help="Sweep this conv of SPEC on its own (its input shape as in "
                         "the spec) instead of the whole network.", rich_help_panel=GRID, show_default=False)
-ExpandOpt = typer.Option(False, "--expand", help="Add a 1x1 back up after the kxk conv (ResNet style).",
-                         rich_help_panel=GRID)
-MinKernelOpt = typer.Option(2, "--min-kernel", help="Only convs whose largest kernel side is at least this.",
-                            rich_help_panel=GRID)
-MinChannelsOpt = typer.Option(1, "--min-channels", help="Only convs reading at least this many channels "
-                              "(whole spec).", rich_help_panel=GRID)
 ParetoOpt = typer.Option("macs", "--pareto", help="Costs traded against width for the Pareto mark: any of "
                          "macs, flops, params, peak, activations, comma separated.")
 LimitOpt = typer.Option(40, "--limit", help="Most rows in a table or markdown (Pareto-optimal points first); "
@@ -78,7 +77,12 @@ def progress_bar(description: str, enabled: bool) -> Iterator[Any]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (  # only for long sweeps
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
@@ -91,33 +95,20 @@ def progress_bar(description: str, enabled: bool) -> Iterator[Any]:
 
 
 @app.command()
+@with_option_groups
 def sweep(
     spec: Optional[str] = SpecArg,
-    input_shape: Optional[str] = InputOpt,
-    kind: str = KindOpt,
-    out: Optional[int] = OutOpt,
-    kernel: Optional[str] = KernelOpt,
-    stride: Optional[str] = StrideOpt,
-    padding: Optional[str] = PaddingOpt,
-    dilation: Optional[str] = DilationOpt,
-    groups: Optional[int] = GroupsOpt,
-    bias: Optional[bool] = BiasOpt,
-    output_padding: Optional[str] = OutputPaddingOpt,
-    layer: Optional[str] = LayerOpt,
+    layer: LayerFlags = LayerFlags(),
+    layer_name: Optional[str] = LayerOpt,
     widths: Optional[str] = WidthsOpt,
     fractions: Optional[str] = FractionsOpt,
     kernels: Optional[str] = KernelsOpt,
     resolutions: Optional[str] = ResolutionsOpt,
-    expand: bool = ExpandOpt,
-    min_kernel: int = MinKernelOpt,
-    min_channels: int = MinChannelsOpt,
+    rewrite: RewriteOptions = RewriteOptions(),
     pareto: str = ParetoOpt,
     limit: int = LimitOpt,
-    dtype: str = DtypeOpt,
-    batch: int = BatchOpt,
-    as_json: bool = JsonOpt,
-    fmt: Optional[str] = FormatOpt,
-    output: Optional[str] = OutputOpt,
+    run: RunOptions = RunOptions(),
+    target: OutputOptions = OutputOptions(),
     exact: bool = ExactOpt,
 ) -> None:
     """Bottleneck widths (and kernel sizes, resolutions) against MACs, params and peak memory.
@@ -128,13 +119,8 @@ def sweep(
     convcost sweep net.yaml --layer stage2.conv --widths 8:256:8
     """
     try:
-        chosen = output_format(as_json, fmt)
-        from ..units import DTYPE_BYTES
-
-        if dtype not in DTYPE_BYTES:
-            raise UsageError(f"--dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
-        if batch < 1 or min_kernel < 1 or min_channels < 1 or limit < 0:
-            raise UsageError("--batch, --min-kernel and --min-channels must be >= 1, --limit >= 0")
+        if limit < 0:
+            raise UsageError(f"--limit must be >= 0, got {limit}")
         metrics = []
         for name in (part.strip() for part in pareto.split(",")):
             if name not in METRIC_NAMES:
@@ -146,21 +132,28 @@ def sweep(
         fraction_values = parse_numbers(fractions, "--fractions", fractions=True) if fractions is not None else None
         kernel_values = parse_numbers(kernels, "--kernels") if kernels is not None else None
         resolution_values = parse_numbers(resolutions, "--resolutions") if resolutions is not None else None
-        network = network_from_args(spec, input_shape, kind, out, kernel, stride, padding, dilation, groups, bias,
-                                    output_padding)
-        result = run_sweep(network, spec is None or layer is not None, layer, width_values, fraction_values,
-                           kernel_values, resolution_values, expand, min_kernel, min_channels, metrics, batch, dtype)
+        network = network_from(spec, layer)
+        result = run_sweep(network, spec is None or layer_name is not None, layer_name, width_values,
+                           fraction_values, kernel_values, resolution_values, rewrite,
+                           metrics, run.batch, run.dtype)
+        from ..render.sweep import (
+            SWEEP_RENDERERS,  # numpy: ~60 ms to import, and only sweeps need it
+        )
+
+        rendered = SWEEP_RENDERERS[target.format](result, View(exact=exact, limit=limit or None))
+        emit(target.format, rendered, output=target.output, protect=[spec] if spec else [])
     except ConvcostError as error:
         fail(error)
-    emit(chosen, lambda name: render_sweep(result, name, exact=exact, limit=limit or None), output=output,
-         protect=[spec] if spec else [])
 
 
-def run_sweep(network: Any, one_layer: bool, layer_name: Optional[str], widths: Optional[list[int]],
+def run_sweep(network: Network, one_layer: bool, layer_name: Optional[str], widths: Optional[list[int]],
               fractions: Optional[list[Fraction]], kernels: Optional[list[int]], resolutions: Optional[list[int]],
-              expand: bool, min_kernel: int, min_channels: int, metrics: list[str], batch: int, dtype: str) -> Any:
-    from ..layers import Conv
-    from ..sweep import sweep_layer, sweep_network
+              rewrite: RewriteOptions, metrics: list[str], batch: int,
+              dtype: str) -> SweepResult:
+    from ..sweep import (  # numpy: ~60 ms to import, and only sweeps need it
+        sweep_layer,
+        sweep_network,
+    )
 
     if not one_layer:
         if kernels is not None:
@@ -171,7 +164,8 @@ def run_sweep(network: Any, one_layer: bool, layer_name: Optional[str], widths: 
         with progress_bar("sweeping", enabled=len(resolutions or []) > 4 or total > 1000) as advance:
             try:
                 return sweep_network(network, widths=widths, fractions=fractions, resolutions=resolutions,
-                                     expand=expand, min_kernel=min_kernel, min_in_channels=min_channels,
+                                     expand=rewrite.expand, min_kernel=rewrite.min_kernel,
+                                     min_in_channels=rewrite.min_channels,
                                      batch=batch, dtype=dtype, pareto_metrics=metrics, progress=advance)
             except ValueError as error:
                 raise UsageError(str(error)) from None
@@ -179,8 +173,6 @@ def run_sweep(network: Any, one_layer: bool, layer_name: Optional[str], widths: 
     if layer_name is not None:
         matches = [node for node in nodes if node.name == layer_name]
         if not matches:
-            from ..spec import did_you_mean
-
             names = [node.name for node in nodes if isinstance(node.layer, Conv)]
             raise UsageError(f"no layer named '{layer_name}'{did_you_mean(layer_name, names)}")
         node = matches[0]
@@ -199,18 +191,10 @@ def run_sweep(network: Any, one_layer: bool, layer_name: Optional[str], widths: 
     with progress_bar(f"sweeping {points:,} points", enabled=points >= LONG_POINTS) as advance:
         try:
             result = sweep_layer(node.layer, node.input_shape, widths, kernels=kernels, resolutions=resolutions,
-                                 expand=expand, min_kernel=min_kernel, batch=batch, dtype=dtype, name=node.name,
-                                 pareto_metrics=metrics)
+                                 expand=rewrite.expand, min_kernel=rewrite.min_kernel, batch=batch, dtype=dtype,
+                                 name=node.name, pareto_metrics=metrics)
         except ValueError as error:
             raise UsageError(str(error)) from None
         if advance is not None:
             advance(points, points)
     return result
-
-
-def render_sweep(result: Any, fmt: str, *, exact: bool = False, limit: Optional[int] = 40) -> Any:
-    from ..render_compare import SWEEP_RENDERERS
-
-    if fmt in ("table", "markdown"):
-        return SWEEP_RENDERERS[fmt](result, exact=exact, limit=limit)
-    return SWEEP_RENDERERS[fmt](result)

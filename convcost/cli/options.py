@@ -1,0 +1,161 @@
+"""Options shared by the commands, each group declared once as a dataclass.
+
+A command names a group in its signature (``layer: LayerFlags``,
+``run: RunOptions``, ``out: OutputOptions``); ``@with_option_groups`` puts the
+group's options in the signature typer reads (each field's ``option``
+metadata) and hands the command the group as one value. So analyze, compare,
+sweep and check declare and validate ``--dtype``, ``--batch``, ``--format``,
+``--output`` and the single-layer flags in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional, TypeVar, get_type_hints
+
+import typer
+
+from ..errors import ConvcostError, UsageError, did_you_mean
+from ..render.common import FORMATS
+from ..units import DTYPE_BYTES
+from .app import fail
+
+__all__ = ["DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions", "RewriteOptions", "RunOptions", "SpecArg",
+           "with_option_groups"]
+
+_LAYER = "Single layer (instead of SPEC)"
+_REWRITE = "Bottleneck rewrite"
+
+SpecArg = typer.Argument(None, metavar="[SPEC]", help="Spec file (YAML), or - for stdin.", show_default=False)
+DepthOpt = typer.Option(None, "--depth", "-d", help="Collapse blocks below this nesting level (1 = top level).",
+                        show_default=False)
+ExactOpt = typer.Option(False, "--exact", help="Exact integers instead of K/M/G units in the table.")
+
+
+def _option(default: Any, *names: str, help: str, panel: str | None = None, **extra: Any) -> Any:
+    return field(default=default, metadata={"option": typer.Option(
+        default, *names, help=help, rich_help_panel=panel, show_default=default not in (None, False), **extra)})
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """``--dtype`` and ``--batch``: what byte counts use and what counts scale with; checked when made."""
+
+    dtype: str = _option("float32", "--dtype", help="float32 | float16 | bfloat16 | int8 (for byte counts).")
+    batch: int = _option(1, "--batch", "-b", help="Batch size (MACs, FLOPs and activations scale with it).")
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_BYTES:
+            raise UsageError(f"--dtype must be one of {', '.join(DTYPE_BYTES)}, got {self.dtype!r}")
+        if self.batch < 1:
+            raise UsageError(f"--batch must be >= 1, got {self.batch}")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputOptions:
+    """``--format`` (``--json`` for short) and ``--output``; checked when made."""
+
+    as_json: bool = _option(False, "--json", help="Print one JSON document (exact integers) and nothing else.")
+    fmt: Optional[str] = _option(None, "--format", metavar="FORMAT",
+                                 help="table | json | markdown | csv. [default: table; --json = --format json]")
+    output: Optional[str] = _option(None, "--output", metavar="FILE",
+                                    help="Write to FILE (atomically: a temporary file, then a rename) instead of "
+                                         "stdout. Never a spec given here, nor any .yaml/.yml path.")
+
+    def __post_init__(self) -> None:
+        if self.fmt is not None and self.fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {self.fmt!r}"
+                             f"{did_you_mean(self.fmt, FORMATS)}")
+        if self.as_json and self.fmt not in (None, "json"):
+            raise UsageError(f"--json conflicts with --format {self.fmt}")
+
+    @property
+    def format(self) -> str:
+        """The chosen format: ``--json`` is shorthand for ``--format json``."""
+        return "json" if self.as_json else (self.fmt or "table")
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteOptions:
+    """Which convs a bottleneck rewrite touches, and whether it expands back; checked when made."""
+
+    expand: bool = _option(False, "--expand", panel=_REWRITE,
+                           help="Also add a 1x1 back up after the kxk conv (ResNet style); the kxk then runs on the "
+                                "bottleneck width.")
+    min_kernel: int = _option(2, "--min-kernel", panel=_REWRITE,
+                              help="Only convs whose largest kernel side is at least this.")
+    min_channels: int = _option(1, "--min-channels", panel=_REWRITE,
+                                help="Only convs reading at least this many channels.")
+
+    def __post_init__(self) -> None:
+        if self.min_kernel < 1 or self.min_channels < 1:
+            raise UsageError("--min-kernel and --min-channels must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFlags:
+    """One layer described on the command line, instead of a spec."""
+
+    input_shape: Optional[str] = _option(None, "--input", "-i", panel=_LAYER,
+                                         help="Input shape, channels first: CxHxW (e.g. 192x28x28).")
+    kind: str = _option("conv", "--kind", panel=_LAYER,
+                        help="conv | conv_transpose | depthwise | pointwise | conv1d/2d/3d ...")
+    out: Optional[int] = _option(None, "--out", "-o", panel=_LAYER, help="Output channels.")
+    kernel: Optional[str] = _option(None, "--kernel", "-k", panel=_LAYER, help="Kernel: 5 or per axis, 1x7.")
+    stride: Optional[str] = _option(None, "--stride", "-s", panel=_LAYER, help="Stride: 2 or per axis. [default: 1]")
+    padding: Optional[str] = _option(None, "--padding", "-p", panel=_LAYER,
+                                     help="Padding: int, per axis, same or valid. [default: 0]")
+    dilation: Optional[str] = _option(None, "--dilation", panel=_LAYER, help="Dilation. [default: 1]")
+    groups: Optional[int] = _option(None, "--groups", "-g", panel=_LAYER, help="Groups. [default: 1]")
+    bias: Optional[bool] = _option(None, "--bias/--no-bias", panel=_LAYER, help="Bias term. [default: bias]")
+    output_padding: Optional[str] = _option(None, "--output-padding", panel=_LAYER,
+                                            help="Transposed conv output padding.")
+
+    def layer_options(self) -> dict[str, Any]:
+        """The spec options of the layer: ``{"out": 32, "kernel": 5, ...}`` (None where not given)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("input_shape", "kind")}
+
+    def given(self) -> list[str]:
+        """The layer flags given (``--out``, ``--kernel``...), not counting ``--input`` and ``--kind``."""
+        names = {f.name: f.metadata["option"].param_decls[0].split("/")[0] for f in fields(self)}
+        return [names[key] for key, value in self.layer_options().items() if value is not None]
+
+
+_GROUPS = (RunOptions, OutputOptions, RewriteOptions, LayerFlags)
+_Command = TypeVar("_Command", bound=Callable[..., None])
+
+
+def _parameters(group: type) -> list[inspect.Parameter]:
+    types = get_type_hints(group)
+    return [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.metadata["option"],
+                              annotation=types[f.name]) for f in fields(group)]
+
+
+def with_option_groups(command: _Command) -> _Command:
+    """Replace each parameter of ``command`` typed with an option group by the group's options."""
+    types = get_type_hints(command)
+    groups = {name: kind for name, kind in types.items() if kind in _GROUPS}
+    parameters = []
+    for parameter in inspect.signature(command).parameters.values():
+        if parameter.name in groups:
+            parameters += _parameters(groups[parameter.name])
+        else:
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    names = [parameter.name for parameter in parameters]
+    if len(set(names) | set(groups)) != len(names) + len(groups):  # typer reads hints by name
+        raise TypeError(f"{command.__name__}: an option group's field shares a name with a parameter")
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        try:
+            for name, group in groups.items():
+                values[name] = group(**{f.name: values.pop(f.name) for f in fields(group)})
+        except ConvcostError as error:  # a group checks its values when made
+            fail(error)
+        command(**values)
+
+    setattr(wrapper, "__signature__", inspect.Signature(parameters))
+    return wrapper  # type: ignore[return-value]
