@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from .errors import Location, SpecError, UsageError
-from .spec import MAX_FILE_BYTES, LocatedDict, LocatedList, did_you_mean
+from .errors import Location, SpecError, UsageError, did_you_mean
+from .located import LocatedDict, LocatedList
+from .reader import read_yaml
+from .spec import MAX_FILE_BYTES
 from .units import parse_quantity
 
 __all__ = [
@@ -144,11 +146,9 @@ def load_profiles(path: str | os.PathLike[str] | None = None) -> tuple[HardwareP
 
 def loads_profiles(text: str, source: str = "<string>") -> tuple[HardwareProfile, ...]:
     """Parse profile YAML text; raises :class:`SpecError` with file:line:col on any problem."""
-    from .spec import _compose  # the located, bounded YAML reader specs use (LocatedDict/LocatedList)
-
     if not text.strip():
         raise SpecError("hardware profile file is empty", Location(source, 1))
-    tree = _compose(text, source)
+    tree = read_yaml(text, source)
     if isinstance(tree, LocatedDict):
         items: list[Any] = [tree]
         wheres = [tree.where]
