@@ -21,20 +21,27 @@ from .costs import layer_cost
 from .layers import (
     Activation,
     AdaptivePool,
-    Add,
     BatchNorm,
+    ChannelShuffle,
+    ChannelSlice,
     Concat,
     Conv,
     ConvTranspose,
+    Crop,
     Dropout,
+    Elementwise,
     Flatten,
     Identity,
+    LayerScale,
     Linear,
+    Normalization,
+    PixelShuffle,
     Pool,
+    PReLU,
     Softmax,
     Upsample,
 )
-from .network import INPUT, Network
+from .network import Network
 
 __all__ = ["RULES", "NodeTraining", "TrainingMacs", "training_macs"]
 
@@ -62,11 +69,18 @@ RULES: Mapping[type, Rule] = MappingProxyType(
         Activation: _no_macs,
         Softmax: _no_macs,
         Upsample: _no_macs,
-        Add: _no_macs,
+        Elementwise: _no_macs,
         Concat: _no_macs,
         Flatten: _no_macs,
         Dropout: _no_macs,
         Identity: _no_macs,
+        Normalization: _no_macs,
+        LayerScale: _no_macs,
+        PReLU: _no_macs,
+        Crop: _no_macs,
+        ChannelSlice: _no_macs,
+        ChannelShuffle: _no_macs,
+        PixelShuffle: _no_macs,
     }
 )
 
@@ -107,7 +121,7 @@ def training_macs(network: Network, *, batch: int = 1, rules: Mapping[type, Rule
         except KeyError:
             raise TypeError(f"no backward rule for layer type {type(node.layer).__name__}") from None
         cost = layer_cost(node.layer, node.input_shapes, node.output_shape)
-        input_requires = any(ref != INPUT and requires[ref] for ref in node.inputs)
+        input_requires = any(ref >= 0 and requires[ref] for ref in node.inputs)
         requires.append(input_requires or cost.params > 0)
         forward = cost.macs * batch
         weight_grad, input_grad = rule(forward)

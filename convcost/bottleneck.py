@@ -37,7 +37,7 @@ from .layers import (
     LayerError,
     Shape,
 )
-from .network import INPUT, Network, Node
+from .network import Network, Node
 from .units import format_shape
 
 __all__ = [
@@ -133,17 +133,21 @@ def bottleneck_layers(layer: Conv, width: int, expand: bool = False) -> tuple[Co
 class _Entry:
     name: str
     layer: Layer
-    inputs: tuple[int, ...]  # indices into the new node list (INPUT for the network input)
+    inputs: tuple[int, ...]  # indices into the new node list (negative: the network's inputs)
     where: Location
     original: int | None = None  # the old node whose output this entry reproduces
 
 
-def _rebuild(network: Network, entries: Iterable[_Entry], input_shape: Shape | None = None) -> Network:
-    """New nodes from entries, every shape inferred again; an original's shape must not change."""
-    shape_in = network.input_shape if input_shape is None else input_shape
+def _rebuild(network: Network, entries: Iterable[_Entry], mapping: Mapping[int, int],
+             input_shape: Shape | None = None) -> Network:
+    """New nodes from entries, every shape inferred again; an original's shape must not change.
+    ``mapping`` takes an old node to the new one that reproduces its output (for the network's outputs);
+    ``input_shape`` replaces the first input's shape."""
+    inputs = network.inputs if input_shape is None else (replace(network.inputs[0], shape=input_shape),
+                                                         *network.inputs[1:])
     nodes: list[Node] = []
     for entry in entries:
-        shapes = tuple(shape_in if ref == INPUT else nodes[ref].output_shape for ref in entry.inputs)
+        shapes = tuple(inputs[-1 - ref].shape if ref < 0 else nodes[ref].output_shape for ref in entry.inputs)
         try:
             output = entry.layer.output_shape(*shapes)
         except LayerError as exc:
@@ -154,13 +158,23 @@ def _rebuild(network: Network, entries: Iterable[_Entry], input_shape: Shape | N
                 raise RuntimeError(f"rewrite changed the output of '{entry.name}' from {format_shape(before)} "
                                    f"to {format_shape(output)}")
         nodes.append(Node(len(nodes), entry.name, entry.layer, entry.inputs, shapes, output, entry.where))
-    return replace(network, input_shape=shape_in, nodes=tuple(nodes))
+    missing = [network.name_of(ref) for ref in network.outputs if ref not in mapping]
+    if missing:
+        raise SpecError(f"the rewrite removes the output '{missing[0]}'", network.nodes[network.outputs[0]].where)
+    return replace(network, inputs=inputs, nodes=tuple(nodes),
+                   outputs=tuple(mapping[ref] for ref in network.outputs))
+
+
+def _identity_mapping(network: Network) -> dict[int, int]:
+    return {-1 - k: -1 - k for k in range(len(network.inputs))}
 
 
 def with_input_shape(network: Network, input_shape: Shape) -> Network:
-    """The same layers on another input shape (e.g. another resolution); raises SpecError if one no longer fits."""
+    """The same layers on another shape of the (first) input, e.g. another resolution; raises SpecError if a
+    layer no longer fits."""
     entries = [_Entry(node.name, node.layer, node.inputs, node.where) for node in network.nodes]
-    return _rebuild(network, entries, input_shape)
+    mapping = {**_identity_mapping(network), **{node.index: node.index for node in network.nodes}}
+    return _rebuild(network, entries, mapping, input_shape)
 
 
 def _fresh(name: str, suffix: str, taken: set[str]) -> str:
@@ -176,7 +190,7 @@ def _fresh(name: str, suffix: str, taken: set[str]) -> str:
 def _insert(network: Network, plan: Callable[[Node], int | None], expand: bool) -> Network:
     """Insert a bottleneck before every node for which ``plan(node)`` returns a width."""
     taken = {node.name for node in network.nodes}
-    mapping: dict[int, int] = {INPUT: INPUT}
+    mapping = _identity_mapping(network)
     entries: list[_Entry] = []
     for node in network.nodes:
         inputs = tuple(mapping[ref] for ref in node.inputs)
@@ -194,7 +208,7 @@ def _insert(network: Network, plan: Callable[[Node], int | None], expand: bool) 
                 entries.append(_Entry(name, layer, inputs, node.where, node.index if last else None))
                 inputs = (len(entries) - 1,)
         mapping[node.index] = len(entries) - 1
-    return _rebuild(network, entries)
+    return _rebuild(network, entries, mapping)
 
 
 def insert_bottlenecks(network: Network, rule: BottleneckRule) -> Network:
@@ -253,7 +267,7 @@ def remove_reductions(network: Network) -> Network:
     consumers: list[list[int]] = [[] for _ in nodes]
     for node in nodes:
         for ref in node.inputs:
-            if ref != INPUT:
+            if ref >= 0:
                 consumers[ref].append(node.index)
     dropped: set[int] = set()
     rewired: dict[int, int] = {}  # conv fed by a reduction -> the reduction's input (old index)
@@ -281,7 +295,7 @@ def remove_reductions(network: Network) -> Network:
                             f"({follower.layer.kind})", node.where, node.name)
         dropped.update(chain)
         rewired[follower.index] = node.inputs[0]
-    mapping: dict[int, int] = {INPUT: INPUT}
+    mapping = _identity_mapping(network)
     entries: list[_Entry] = []
     for node in nodes:
         if node.index in dropped:
@@ -290,11 +304,11 @@ def remove_reductions(network: Network) -> Network:
         inputs: tuple[int, ...]
         if node.index in rewired and isinstance(layer, Conv):
             source = rewired[node.index]
-            channels = network.input_shape[0] if source == INPUT else nodes[source].output_shape[0]
+            channels = network.shape_of(source)[0]
             layer = replace(layer, in_channels=channels)
             inputs = (mapping[source],)
         else:
             inputs = tuple(mapping[ref] for ref in node.inputs)
         entries.append(_Entry(node.name, layer, inputs, node.where, node.index))
         mapping[node.index] = len(entries) - 1
-    return _rebuild(network, entries)
+    return _rebuild(network, entries, mapping)

@@ -1,30 +1,33 @@
-"""Stage 2c: a located spec -> a :class:`Network` of nodes with inferred shapes.
+"""Stage 2d: a located spec -> a :class:`Network`, a graph of named tensors with inferred shapes.
 
-The builder walks the spec's layer list once, in order. Leaf kinds come from
-``kinds.LAYER_KINDS``; structures (``sequence``, ``concat``, ``residual``,
-``dense``) and ``blocks:`` templates expand into leaf nodes whose names are
-unique dotted paths. Every problem is a :class:`SpecError` naming file, line,
-layer, rule and value.
+The builder walks the spec's layer list once, in order. A layer reads the
+previous layer's output, or with ``from:`` any earlier tensor by name (names
+resolve in the enclosing scope first, then outward; dotted paths reach into
+blocks). Leaf kinds come from ``kinds.LAYER_KINDS``, structures from
+``structures.STRUCTURES``, ``blocks:`` templates from ``templates``; every
+layer gets a unique dotted name. Every problem is a :class:`SpecError`
+naming file, line, layer, rule and value.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from .errors import Location, SpecError, did_you_mean
-from .expressions import resolve
+from .expressions import condition, resolve
 from .kinds import COMMON_KEYS, LAYER_KINDS
-from .layers import Add, Concat, Identity, Layer, LayerError, Shape
+from .layers import Identity, Layer, LayerError, Shape
 from .located import LocatedDict, LocatedList
-from .network import INPUT, Block, Network, Node
+from .network import Block, Input, Network, Node, input_ref
 from .options import REQUIRED, Options
-from .spec import Spec
+from .spec import NAME, Spec
+from .structures import STRUCTURES
+from .templates import read_templates
+from .units import format_shape
 
-__all__ = ["MAX_NODES", "STRUCTURE_KEYS", "STRUCTURE_KINDS", "build_network"]
+__all__ = ["MAX_NODES", "STRUCTURE_KINDS", "build_network"]
 
 MAX_NODES = 2_000_000
 MAX_REPEAT = 100_000
@@ -32,20 +35,8 @@ MAX_NESTING = 50  # layer lists within structures and blocks; keeps the builder'
 MAX_SIZE = 10**30  # largest length of any tensor axis
 MAX_ERRORS = 100  # a collecting build stops after this many problems
 
-#: Structure kind -> its keys besides ``name`` and ``repeat``.
-STRUCTURE_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "sequence": ("layers",), "concat": ("branches",), "residual": ("body", "shortcut"), "dense": ("body",),
-})
-STRUCTURE_KINDS = tuple(STRUCTURE_KEYS)
-#: Template parameter names that are not free: in_channels is bound to the input's channel count.
-_RESERVED = ("name", "repeat", "in_channels")
-
-
-@dataclass(frozen=True, slots=True)
-class _Template:
-    params: Mapping[str, Any]  # name -> default, or REQUIRED
-    layers: LocatedList
-    where: Location
+STRUCTURE_KINDS = tuple(STRUCTURES)
+_SPATIAL_PARAMS = {1: ("in_length",), 2: ("in_height", "in_width"), 3: ("in_depth", "in_height", "in_width")}
 
 
 class _Scope:
@@ -78,13 +69,20 @@ def build_network(spec: Spec, *, errors: list[SpecError] | None = None) -> Netwo
     then a sketch, to be used only if ``errors`` stayed empty.
     """
     builder = _Builder(spec, errors)
+    top = _Scope("", MappingProxyType({}), ())
+    outputs: tuple[int, ...] = ()
     try:
-        builder.sequence(spec.layers, INPUT, _Scope("", MappingProxyType({}), ()))
+        builder.sequence(spec.layers, input_ref(0), top)
+        outputs = builder.outputs(top)
     except _Stop as stop:
         if errors is not None:
             errors.append(stop.error)
-    return Network(name=spec.name, source=spec.source, input_shape=spec.input_shape,
-                   nodes=tuple(builder.nodes), blocks=tuple(builder.blocks))
+    except SpecError as error:
+        if errors is None:
+            raise
+        errors.append(error)
+    return Network(name=spec.name, source=spec.source, inputs=tuple(Input(*item) for item in spec.inputs),
+                   nodes=tuple(builder.nodes), blocks=tuple(builder.blocks), outputs=outputs)
 
 
 class _Stop(Exception):
@@ -109,10 +107,15 @@ class _Builder:
         self.nodes: list[Node] = []
         self.blocks: list[Block] = []
         self.names: set[str] = set()
+        self.tensors: dict[str, int] = {}  # full name of a layer, block or input -> its tensor
+        for k, (name, _) in enumerate(spec.inputs):
+            self.tensors[name] = input_ref(k)
+            self.names.add(name)
         self.tainted: set[int] = set()  # nodes whose shape follows from a bad layer
         self.broken: set[Any] = set()  # blocks with problems of their own
         self.depth = 0
-        self.templates = _templates(spec, errors, self.broken)
+        self.templates = read_templates(spec, errors, self.broken)
+        self.written: set[str] | None = None  # every local name the spec writes, read on the first bad reference
 
     def stop(self, error: SpecError) -> Exception:
         return error if self.errors is None else _Stop(error)
@@ -131,10 +134,14 @@ class _Builder:
         shape = self.shape(inputs[0])
         self.nodes.append(Node(len(self.nodes), name, Identity(), inputs[:1], (shape,), shape, where))
         self.tainted.add(len(self.nodes) - 1)
+        self.tensors.setdefault(name, len(self.nodes) - 1)
         return len(self.nodes) - 1
 
     def shape(self, ref: int) -> Shape:
-        return self.spec.input_shape if ref == INPUT else self.nodes[ref].output_shape
+        return self.spec.inputs[-1 - ref][1] if ref < 0 else self.nodes[ref].output_shape
+
+    def tensor_name(self, ref: int) -> str:
+        return self.spec.inputs[-1 - ref][0] if ref < 0 else self.nodes[ref].name
 
     def add(self, name: str, make: Callable[[tuple[Shape, ...]], Layer], inputs: tuple[int, ...],
             where: Location) -> int:
@@ -147,7 +154,11 @@ class _Builder:
                 raise LayerError(f"output has an axis longer than the limit of 10^{len(str(MAX_SIZE)) - 1}")
         except LayerError as exc:
             # A shape rule broken downstream of a bad layer is a consequence, not a new problem.
-            error = SpecError(str(exc), where, name)
+            message = str(exc)
+            if len(inputs) > 1:
+                message += "; it reads " + ", ".join(f"'{self.tensor_name(ref)}' ({format_shape(shape)})"
+                                                     for ref, shape in zip(inputs, shapes))
+            error = SpecError(message, where, name)
             if self.errors is None:
                 raise error from None
             follows = any(ref in self.tainted for ref in inputs)
@@ -161,6 +172,7 @@ class _Builder:
         self.claim(name, where)
         index = len(self.nodes)
         self.nodes.append(Node(index, name, layer, inputs, shapes, output, where))
+        self.tensors[name] = index
         if any(ref in self.tainted for ref in inputs):
             self.tainted.add(index)  # its shape follows from a bad layer
         return index
@@ -172,6 +184,43 @@ class _Builder:
                 raise error
             self.errors.append(error)
         self.names.add(name)
+
+    def lookup(self, name: Any, scope: _Scope, where: Location, layer: str | None) -> int:
+        """The tensor ``name`` refers to: in the enclosing scope first, then outward."""
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"'from' must name an earlier tensor (a layer, block or input), got {name!r}", where,
+                            layer)
+        prefix = scope.prefix
+        while True:
+            full = f"{prefix}.{name}" if prefix else name
+            if full in self.tensors:
+                return self.tensors[full]
+            if not prefix:
+                break
+            prefix = prefix.rpartition(".")[0]
+        if self.written is None:
+            self.written = _written_names(self.spec)
+        if name.rpartition(".")[2] in self.written:
+            raise SpecError(f"'{name}' is not an earlier tensor here: a layer reads only tensors made before it, "
+                            "so the graph has no cycles", where, layer)
+        visible = {full[len(scope.prefix) + 1:] if full.startswith(scope.prefix + ".") else full
+                   for full in self.tensors}
+        raise SpecError(f"unknown tensor '{name}'{did_you_mean(name, visible)}", where, layer)
+
+    def outputs(self, scope: _Scope) -> tuple[int, ...]:
+        """The tensors ``outputs:`` names (none: the last layer is the output)."""
+        listed = self.spec.outputs
+        if listed is None:
+            return ()
+        refs: list[int] = []
+        for index, name in enumerate(listed):
+            ref = self.lookup(name, scope, listed.at(index), None)
+            if ref < 0:
+                raise SpecError(f"output '{name}' is a network input; outputs are layers", listed.at(index))
+            if ref in refs:
+                raise SpecError(f"output '{name}' is listed twice", listed.at(index))
+            refs.append(ref)
+        return tuple(refs)
 
     def sequence(self, items: Any, x: int, scope: _Scope, where: Location | None = None) -> int:
         if not isinstance(items, LocatedList):
@@ -199,68 +248,85 @@ class _Builder:
         kind, raw = _split_entry(item, where)
         if kind in self.broken:
             return self.failed(None, scope.full(str(kind)), (x,), where)
-        if kind not in LAYER_KINDS and kind not in STRUCTURE_KEYS and kind not in self.templates:
-            known = (*LAYER_KINDS, *STRUCTURE_KINDS, *self.templates)
+        if kind not in LAYER_KINDS and kind not in STRUCTURES and kind not in self.templates:
+            known = (*LAYER_KINDS, *STRUCTURES, *self.templates)
             raise SpecError(f"unknown layer kind '{kind}'{did_you_mean(kind, known)}", where)
+        if "if" in raw and not condition(raw["if"], scope.params, raw.at("if"), None):
+            return x  # left out: no node, no name
         local = raw.get("name")
         if local is not None:
             local = resolve(local, scope.params, raw.at("name"), str(local))
-            if not isinstance(local, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", local):
+            if not isinstance(local, str) or not NAME.fullmatch(local):
                 raise SpecError(f"'name' must be letters, digits, '_' or '-' (dots separate levels), got {local!r}",
                                 raw.at("name"))
         name = scope.full(local, kind)
         repeat = resolve(raw.get("repeat", 1), scope.params, raw.at("repeat"), name)
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-            raise SpecError(f"'repeat' must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}",
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
+            raise SpecError(f"'repeat' must be an integer from 0 to {MAX_REPEAT:,}, got {repeat!r}",
                             raw.at("repeat"), name)
+        joins = _is_join(kind, raw)
+        if repeat == 0:
+            return x  # none: the entry passes its input on
+        inputs = self.reads(kind, raw, joins, x, scope, name)
         if repeat == 1:
-            return self.one(kind, raw, where, x, scope, name)
+            return self.one(kind, raw, where, inputs, scope, name, joins)
+        if joins:
+            raise SpecError(f"a join ({kind}) cannot repeat: it reads named tensors", raw.at("repeat"), name)
         self.claim(name, where)
         self.blocks.append(Block(name, f"{kind} x{repeat}", where))
         for copy in range(repeat):
             before = len(self.nodes)
-            x = self.one(kind, raw, where, x, scope, f"{name}.{copy}")
+            x = self.one(kind, raw, where, inputs if copy == 0 else (x,), scope, f"{name}.{copy}", joins)
             each = len(self.nodes) - before
             if copy == 0 and before + each * repeat > MAX_NODES:  # refuse now, not after building millions
                 raise self.stop(SpecError(f"network expands to more than {MAX_NODES:,} layers "
                                           f"({repeat:,} copies of {each:,})", raw.at("repeat"), name))
+        self.tensors[name] = x
         return x
 
-    def one(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
-        if kind in LAYER_KINDS:
+    def reads(self, kind: str, raw: LocatedDict, joins: bool, x: int, scope: _Scope, name: str) -> tuple[int, ...]:
+        """The tensors an entry reads: the previous layer's output, or what ``from:`` names (a join's
+        ``from:`` lists its inputs; a single name joins that tensor with the previous layer's output)."""
+        if "from" not in raw:
+            if joins:
+                raise SpecError(f"{kind} needs 'from': the tensors to join, like 'from: [a, b]' (one name joins "
+                                "it with the previous layer's output)", raw.where, name)
+            return (x,)
+        where = raw.at("from")
+        value = resolve(raw["from"], scope.params, where, name)
+        names = value if isinstance(value, list) else [value]
+        if not joins and len(names) != 1:
+            raise SpecError(f"'from' of a {kind} names one tensor, got {len(names)}", where, name)
+        refs = tuple(self.lookup(resolve(item, scope.params, where, name), scope, where, name) for item in names)
+        return (x, *refs) if joins and len(refs) == 1 else refs
+
+    def one(self, kind: str, raw: LocatedDict, where: Location, inputs: tuple[int, ...], scope: _Scope, name: str,
+            joins: bool) -> int:
+        if kind in LAYER_KINDS and (joins or kind not in STRUCTURES):
             declared = LAYER_KINDS[kind]
             _check_keys(kind, raw, declared.allowed, name)
-            options = Options(kind, raw, where, name, scope.params)
+            options = Options(kind, raw, where, name, scope.params,
+                              lambda other, at: self.shape(self.lookup(other, scope, at, name)))
             for key in declared.required:
                 if key not in raw:
                     raise options.error(f"{kind} needs '{key}'")
-            return self.add(name, lambda shapes: declared.build(options, shapes[0]), (x,), where)
+            return self.add(name, lambda shapes: declared.make(options, shapes), inputs, where)
         self.claim(name, where)
         self.blocks.append(Block(name, kind, where))
-        if kind in self.templates:
-            return self.template(kind, raw, where, x, scope, name)
-        return self.structure(kind, raw, where, x, scope, name)
+        x = inputs[0]
+        out = self.template(kind, raw, where, x, scope, name) if kind in self.templates else \
+            self.structure(kind, raw, where, x, scope, name)
+        self.tensors[name] = out
+        return out
 
     def structure(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
-        _check_keys(kind, raw, (*COMMON_KEYS, *STRUCTURE_KEYS[kind]), name)
-        inner = scope.child(name)
-        if kind == "sequence":
-            return self.sequence(raw.get("layers"), x, inner, where)
-        if kind == "concat":
-            branches = raw.get("branches")
-            if not isinstance(branches, LocatedList) or not branches:
-                raise SpecError("concat needs 'branches', a list of layer lists", raw.at("branches"), name)
-            outputs = tuple(self.sequence(branch, x, inner.child(f"{name}.branch{index + 1}"), branches.at(index))
-                            for index, branch in enumerate(branches))
-            return self.add(f"{name}.concat", lambda _: Concat(inputs=len(outputs)), outputs, where)
-        if "body" not in raw:
-            raise SpecError(f"{kind} needs 'body', a list of layers", where, name)
-        body = self.sequence(raw["body"], x, inner.child(f"{name}.body"), raw.at("body"))
-        if kind == "dense":
-            return self.add(f"{name}.concat", lambda _: Concat(inputs=2), (x, body), where)
-        shortcut_items = raw.get("shortcut") or LocatedList(where)
-        shortcut = self.sequence(shortcut_items, x, inner.child(f"{name}.shortcut"), raw.at("shortcut"))
-        return self.add(f"{name}.add", lambda _: Add(inputs=2), (body, shortcut), where)
+        declared = STRUCTURES[kind]
+        _check_keys(kind, raw, (*COMMON_KEYS, *declared.keys), name)
+        options = Options(kind, raw, where, name, scope.params)
+        for key in declared.required:
+            if key not in raw:
+                raise options.error(f"{kind} needs '{key}'")
+        return declared.expand(_Within(self, scope), options, x)
 
     def template(self, kind: str, raw: LocatedDict, where: Location, x: int, scope: _Scope, name: str) -> int:
         template = self.templates[kind]
@@ -274,21 +340,46 @@ class _Builder:
                 raise SpecError(f"unknown parameter '{key}' for block '{kind}'{did_you_mean(key, template.params)}; "
                                 f"parameters: {', '.join(template.params) or 'none'}", raw.at(key), name)
             bound[key] = resolve(raw[key], scope.params, raw.at(key), name)
-        for param, default in template.params.items():
-            if param not in bound:
-                if default is REQUIRED:
-                    raise SpecError(f"block '{kind}' needs parameter '{param}'", where, name)
-                bound[param] = default
-        bound.setdefault("in_channels", self.shape(x)[0])
+        missing = [param for param, default in template.params.items() if param not in bound and default is REQUIRED]
+        if missing:
+            raise SpecError(f"block '{kind}' needs parameter{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(param) for param in missing)}", where, name)
+        bound.update({param: default for param, default in template.params.items() if param not in bound})
+        shape = self.shape(x)
+        bound["in_channels"] = shape[0]
+        bound.update(zip(_SPATIAL_PARAMS.get(len(shape) - 1, ()), shape[1:]))
         inner = _Scope(name, MappingProxyType(bound), (*scope.stack, kind))
         layers = template.layers
         if len(layers) == 1:
             # A template that is one unnamed structure is that structure: no extra name level
             # (inception_3a.branch1.conv_1, not inception_3a.concat_1.branch1.conv_1).
             only_kind, only_raw = _split_entry(layers[0], layers.at(0))
-            if only_kind in STRUCTURE_KEYS and "name" not in only_raw and "repeat" not in only_raw:
+            if only_kind in STRUCTURES and not _is_join(only_kind, only_raw) and not set(only_raw) & set(COMMON_KEYS):
                 return self.structure(only_kind, only_raw, layers.at(0), x, inner, name)
         return self.sequence(layers, x, inner, template.where)
+
+
+class _Within:
+    """The builder as a structure's expansion sees it: bound to the structure's scope."""
+
+    def __init__(self, builder: _Builder, scope: _Scope):
+        self.builder, self.scope = builder, scope
+
+    def add(self, name: str, make: Callable[[tuple[Shape, ...]], Layer], inputs: tuple[int, ...],
+            where: Location) -> int:
+        return self.builder.add(name, make, inputs, where)
+
+    def sequence(self, items: Any, x: int, prefix: str, where: Location | None = None) -> int:
+        return self.builder.sequence(items, x, self.scope.child(prefix), where)
+
+    def shape(self, ref: int) -> Shape:
+        return self.builder.shape(ref)
+
+
+def _is_join(kind: str, raw: LocatedDict) -> bool:
+    """Is this entry a layer that reads several tensors? (``concat`` with ``branches`` is the structure.)"""
+    declared = LAYER_KINDS.get(kind)
+    return declared is not None and declared.join is not None and not (kind in STRUCTURES and "branches" in raw)
 
 
 def _split_entry(item: Any, where: Location) -> tuple[str, LocatedDict]:
@@ -320,50 +411,18 @@ def _split_entry(item: Any, where: Location) -> tuple[str, LocatedDict]:
     return kind, options
 
 
-def _templates(spec: Spec, errors: list[SpecError] | None, broken: set[Any]) -> dict[str, _Template]:
-    """The ``blocks:`` section; collecting (``errors`` given), a bad block is noted in ``broken``."""
-    templates: dict[str, _Template] = {}
-    for name, body in spec.blocks.items():
-        try:
-            templates[name] = _template(spec, name, body)
-        except SpecError as error:
-            if errors is None:
-                raise
-            errors.append(error)
-            broken.add(name)
-    return templates
-
-
-def _template(spec: Spec, name: Any, body: Any) -> _Template:
-    where = spec.blocks.at(name)
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w\-]*", name):
-        raise SpecError(f"block name must be an identifier, got {name!r}", where)
-    if name in LAYER_KINDS or name in STRUCTURE_KEYS:
-        raise SpecError(f"block name '{name}' is already a layer kind", where)
-    if not isinstance(body, LocatedDict):
-        raise SpecError(f"block '{name}' must be a mapping with 'params' and 'layers'", where)
-    for key in body:
-        if key not in ("params", "layers"):
-            raise SpecError(f"unknown key '{key}' in block '{name}'{did_you_mean(key, ('params', 'layers'))}",
-                            body.at(key))
-    raw_params = body.get("params") or LocatedList(body.where)
-    params: dict[str, Any] = {}
-    if isinstance(raw_params, LocatedList):
-        for param in raw_params:
-            if isinstance(param, (dict, list)):
-                raise SpecError(f"block '{name}': parameter names must be identifiers, got {param!r}",
-                                body.at("params"))
-            params[param] = REQUIRED
-    elif isinstance(raw_params, LocatedDict):
-        params.update(raw_params)
-    else:
-        raise SpecError(f"'params' of block '{name}' must be a list of names or a mapping of defaults",
-                        body.at("params"))
-    for param in params:
-        if not isinstance(param, str) or not re.fullmatch(r"[A-Za-z_]\w*", param) or param in _RESERVED:
-            raise SpecError(f"block '{name}': parameter name {param!r} must be an identifier other than "
-                            f"{', '.join(_RESERVED)}", body.at("params"))
-    layers = body.get("layers")
-    if not isinstance(layers, LocatedList) or not layers:
-        raise SpecError(f"block '{name}' needs 'layers', a non-empty list", body.at("layers"))
-    return _Template(MappingProxyType(params), layers, body.at("layers"))
+def _written_names(spec: Spec) -> set[str]:
+    """Every ``name:`` (and split part name) written anywhere in the spec, to tell a later layer from a typo."""
+    found: set[str] = set()
+    stack: list[Any] = [spec.layers, spec.blocks]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("name"), str):
+                found.add(value["name"])
+            if isinstance(value.get("names"), list):
+                found.update(part for part in value["names"] if isinstance(part, str))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .budget import BUDGET_KEYS, Limit, budget_from_spec, merge_budgets
 from .builder import build_network
 from .costs import NetworkCost, analyze
+from .network import Network
 from .errors import SpecError
 from .spec import Spec, load_spec, loads_spec
 
@@ -47,6 +48,7 @@ class FileCheck:
     problems: tuple[SpecError, ...] = ()
     report: NetworkCost | None = None  # when the spec is valid
     budget: tuple[BudgetResult, ...] = ()
+    warnings: tuple[SpecError, ...] = ()  # likely mistakes that do not make the spec invalid
 
     @property
     def status(self) -> str:
@@ -87,7 +89,16 @@ def _finish(source: str, load: Callable[[list[SpecError]], Spec], limits: tuple[
         BudgetResult(limit, getattr(report.totals, BUDGET_KEYS[limit.key].metric))
         for limit in merge_budgets(spec_limits, limits)
     )
-    return FileCheck(source, (), report, results)
+    return FileCheck(source, (), report, results, unread_layers(network))
+
+
+def unread_layers(network: Network) -> tuple[SpecError, ...]:
+    """A warning for every layer whose output no layer reads and that is not an output: probably a
+    ``from:`` that names the wrong tensor, or a forgotten entry in ``outputs:``."""
+    read = {ref for node in network.nodes for ref in node.inputs} | set(network.output_refs)
+    return tuple(SpecError("computed but never read, and not an output (name it in 'outputs:' if it is one)",
+                           node.where, node.name)
+                 for node in network.nodes if node.index not in read)
 
 
 def check_file(path: str, limits: tuple[Limit, ...] = (), *, batch: int = 1, dtype: str = "float32") -> FileCheck:

@@ -19,23 +19,30 @@ from .layers import (
     ACTIVATIONS,
     Activation,
     AdaptivePool,
-    Add,
     BatchNorm,
+    ChannelShuffle,
+    ChannelSlice,
     Concat,
     Conv,
     ConvTranspose,
+    Crop,
     Dropout,
+    Elementwise,
     Flatten,
     Identity,
+    LayerScale,
     Linear,
+    Normalization,
+    PixelShuffle,
     Pool,
+    PReLU,
     Shape,
     Softmax,
     Upsample,
     aliases_input,
     numel,
 )
-from .network import INPUT, Network
+from .network import Network
 from .units import FLOPS_PER_MAC, dtype_bytes
 
 __all__ = [
@@ -53,7 +60,8 @@ __all__ = [
 ]
 
 #: Every FLOP belongs to exactly one of these categories (the itemisation of ``flops``).
-FLOP_CATEGORIES = ("mac", "bias", "batch_norm", "activation", "pooling", "add", "upsample", "softmax")
+FLOP_CATEGORIES = ("mac", "bias", "batch_norm", "normalization", "activation", "pooling", "add", "elementwise",
+                   "upsample", "softmax")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +163,31 @@ def upsample_cost(layer: Upsample, inputs: tuple[Shape, ...], output: Shape) -> 
     return Cost.of(upsample=per_output * numel(output))
 
 
-def add_cost(layer: Add, inputs: tuple[Shape, ...], output: Shape) -> Cost:
-    return Cost.of(add=(len(inputs) - 1) * numel(output))
+def elementwise_cost(layer: Elementwise, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # k inputs: k - 1 operations per output element; add and sub are additions, mul and max the rest.
+    count = (len(inputs) - 1) * numel(output)
+    return Cost.of(add=count) if layer.op in ("add", "sub") else Cost.of(elementwise=count)
+
+
+def normalization_cost(layer: Normalization, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # Per group of n elements: mean n, variance 3n (subtract, square, sum), normalise 2n (subtract,
+    # multiply by 1/std) and 3 for 1/std (add eps, sqrt, divide); affine 2n more (scale, shift).
+    per_element = 6 + (2 if layer.affine else 0)
+    return Cost.of(params=layer.params, normalization=per_element * numel(output) + 3 * layer.statistics(output))
+
+
+def layer_scale_cost(layer: LayerScale, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    return Cost.of(params=layer.channels, elementwise=numel(output))
+
+
+def prelu_cost(layer: PReLU, inputs: tuple[Shape, ...], output: Shape) -> Cost:
+    # x if x > 0 else a * x: a comparison and a multiply per element.
+    return Cost.of(params=layer.num_parameters, activation=2 * numel(output))
 
 
 def free_cost(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> Cost:
-    """Layers that do no arithmetic: flatten and identity (views), dropout at inference, concat (a copy)."""
+    """Layers that do no arithmetic: views (flatten, identity, crop, a split's parts), dropout at
+    inference, and copies (concat, channel shuffle, pixel shuffle)."""
     return Cost()
 
 
@@ -176,11 +203,18 @@ COST_FUNCTIONS: Mapping[type, CostFunction] = MappingProxyType(
         AdaptivePool: adaptive_pool_cost,
         Softmax: softmax_cost,
         Upsample: upsample_cost,
-        Add: add_cost,
+        Elementwise: elementwise_cost,
+        Normalization: normalization_cost,
+        LayerScale: layer_scale_cost,
+        PReLU: prelu_cost,
         Concat: free_cost,
         Flatten: free_cost,
         Dropout: free_cost,
         Identity: free_cost,
+        Crop: free_cost,
+        ChannelSlice: free_cost,
+        ChannelShuffle: free_cost,
+        PixelShuffle: free_cost,
     }
 )
 
@@ -211,6 +245,7 @@ class LayerCost(_Counts):
     output_shape: Shape = ()
     line: int = 0
     category: str = "other"
+    inputs: tuple[str, ...] = ()  # the names of the tensors it reads
 
     @property
     def input_shape(self) -> Shape:
@@ -238,19 +273,23 @@ class NetworkCost:
     layers: tuple[LayerCost, ...]
     totals: Totals
     blocks: tuple[tuple[str, str], ...] = ()  # (block name, kind) for grouped views
+    inputs: tuple[tuple[str, Shape], ...] = ()  # every input: (name, shape); input_shape is the first's
+    outputs: tuple[tuple[str, Shape], ...] = ()  # every output: (name, shape)
 
     @property
     def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape if self.layers else self.input_shape
+        """The first output's shape."""
+        return self.outputs[0][1] if self.outputs else self.input_shape
 
 
 #: Categories of the per-kind summary, in display order.
 LAYER_CATEGORIES = ("conv 1x1", "conv kxk", "conv depthwise", "conv grouped", "conv transposed", "linear",
-                    "batch norm", "activation", "pooling", "add", "other")
+                    "batch norm", "normalization", "activation", "pooling", "add", "elementwise", "other")
 
 _CATEGORY_OF_TYPE: Mapping[type, str] = MappingProxyType({
-    ConvTranspose: "conv transposed", Linear: "linear", BatchNorm: "batch norm", Activation: "activation",
-    Pool: "pooling", AdaptivePool: "pooling", Add: "add",
+    ConvTranspose: "conv transposed", Linear: "linear", BatchNorm: "batch norm", Normalization: "normalization",
+    Activation: "activation", PReLU: "activation", Pool: "pooling", AdaptivePool: "pooling",
+    LayerScale: "elementwise",
 })
 
 
@@ -262,6 +301,8 @@ def layer_category(layer: Any) -> str:
         if layer.groups > 1:
             return "conv grouped"
         return "conv 1x1" if all(k == 1 for k in layer.kernel) else "conv kxk"
+    if isinstance(layer, Elementwise):
+        return "add" if layer.op in ("add", "sub") else "elementwise"
     return _CATEGORY_OF_TYPE.get(type(layer), "other")
 
 
@@ -298,6 +339,7 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
             activation_bytes=numel(node.output_shape) * batch * size,
             line=node.where.line,
             category=layer_category(node.layer),
+            inputs=tuple(network.name_of(ref) for ref in node.inputs),
         ))
     by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
     for row in rows:
@@ -313,13 +355,15 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
         buffers=buffers,
         weight_bytes=params * size,
         buffer_bytes=buffers * size,
-        input_bytes=numel(network.input_shape) * batch * size,
+        input_bytes=sum(numel(tensor.shape) for tensor in network.inputs) * batch * size,
         activation_bytes=sum(row.activation_bytes for row in rows),
         peak_activation_bytes=peak_activation_elements(network) * batch * size,
     )
     return NetworkCost(name=network.name, source=network.source, input_shape=network.input_shape, batch=batch,
                        dtype=dtype, layers=tuple(rows), totals=totals,
-                       blocks=tuple((block.name, block.kind) for block in network.blocks))
+                       blocks=tuple((block.name, block.kind) for block in network.blocks),
+                       inputs=tuple((tensor.name, tensor.shape) for tensor in network.inputs),
+                       outputs=tuple((network.name_of(ref), network.shape_of(ref)) for ref in network.output_refs))
 
 
 def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None = None,
@@ -327,18 +371,20 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
     """Most activation elements alive at once (per sample) under the inference schedule.
 
     Nodes run in order. A tensor is allocated when its node runs and freed after
-    the last node that reads it has run; the network input is alive from the
-    start, the network output until the end. While a node runs its inputs and
-    its output are all alive. Views (flatten, dropout, identity, in-place
-    activations) share their input's storage instead of allocating.
+    the last node that reads it has run; the network inputs are alive from the
+    start, the network outputs until the end. While a node runs its inputs and
+    its output are all alive. Views (flatten, dropout, identity, crop, a split's
+    parts) and in-place ops share their first input's storage instead of
+    allocating.
 
     ``sizes`` overrides some nodes' output sizes, and ``maximum`` combines
     peaks: the sweep passes numpy arrays (one entry per grid point) and
     ``numpy.maximum`` to run this one schedule over a whole grid at once.
     """
     sizes = sizes or {}
-    owner = {INPUT: INPUT}  # node -> the node whose allocation its output lives in
-    size: dict[int, Any] = {INPUT: numel(network.input_shape)}
+    refs = [-1 - k for k in range(len(network.inputs))]
+    owner = {ref: ref for ref in refs}  # tensor -> the tensor whose allocation it lives in
+    size: dict[int, Any] = {ref: numel(network.shape_of(ref)) for ref in refs}
     last_use: dict[int, int] = {}  # allocation -> the last step that reads it
     for node in network.nodes:
         if aliases_input(node.layer):
@@ -348,12 +394,12 @@ def peak_activation_elements(network: Network, sizes: Mapping[int, Any] | None =
             size[node.index] = sizes[node.index] if node.index in sizes else numel(node.output_shape)
         for ref in (*node.inputs, node.index):
             last_use[owner[ref]] = node.index
-    if network.nodes:
-        last_use[owner[network.nodes[-1].index]] = len(network.nodes)  # the result is kept
+    for ref in network.output_refs:
+        last_use[owner[ref]] = len(network.nodes)  # the results are kept
     freed_after: dict[int, list[int]] = defaultdict(list)
     for allocation, step in last_use.items():
         freed_after[step].append(allocation)
-    alive = peak = size[INPUT]
+    alive = peak = sum(size[ref] for ref in refs)
     for node in network.nodes:
         if owner[node.index] == node.index:
             alive = alive + size[node.index]

@@ -1,10 +1,11 @@
 """Stage 2b: the leaf layer kinds a spec may name, each with its option keys and its constructor.
 
 ``LAYER_KINDS`` is the one read-only table from kind name to :class:`Kind`: the
-keys the kind accepts (besides ``name`` and ``repeat``), the keys it requires,
-and a constructor from the layer's :class:`Options` and input shape to a layer
-object. The builder checks the keys against the declaration before calling the
-constructor, and convcost.schema reads the same declaration.
+keys the kind accepts (besides the ``COMMON_KEYS`` every entry may carry), the
+keys it requires, and a constructor from the layer's :class:`Options` and input
+shape (a join: its input shapes) to a layer object. The builder checks the keys
+against the declaration before calling the constructor, and convcost.schema
+reads the same declaration.
 """
 
 from __future__ import annotations
@@ -17,42 +18,61 @@ from types import MappingProxyType
 
 from .layers import (
     ACTIVATIONS,
+    AXES,
+    ELEMENTWISE_OPS,
     Activation,
     AdaptivePool,
     BatchNorm,
+    ChannelShuffle,
+    Concat,
     Conv,
     ConvTranspose,
+    Crop,
     Dropout,
+    Elementwise,
     Flatten,
     Identity,
     Layer,
     LayerError,
+    LayerScale,
     Linear,
+    Normalization,
+    PixelShuffle,
     Pool,
+    PReLU,
     Shape,
     Softmax,
     Upsample,
 )
+from .layers.base import LAYOUTS
 from .options import PER_AXIS, Options
 from .units import format_shape
 
 __all__ = ["COMMON_KEYS", "LAYER_KINDS", "Kind"]
 
-#: Keys every entry may carry: its local name and a repeat count.
-COMMON_KEYS = ("name", "repeat")
+#: Keys every entry may carry: its local name, a repeat count, the tensor it reads and a condition.
+COMMON_KEYS = ("name", "repeat", "from", "if")
 
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """A leaf kind: ``build(options, input_shape)`` makes the layer; ``keys`` are its options."""
+    """A leaf kind: ``build(options, input_shape)`` makes a layer reading one tensor, ``join(options,
+    input_shapes)`` one reading several (``from:`` names them); ``keys`` are its options."""
 
-    build: Callable[[Options, Shape], Layer]
+    build: Callable[[Options, Shape], Layer] | None = None
     keys: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
+    join: Callable[[Options, tuple[Shape, ...]], Layer] | None = None
 
     @property
     def allowed(self) -> tuple[str, ...]:
         return (*COMMON_KEYS, *self.keys)
+
+    def make(self, options: Options, shapes: tuple[Shape, ...]) -> Layer:
+        if self.join is not None:
+            return self.join(options, shapes)
+        assert self.build is not None  # a Kind has one of the two
+        return self.build(options, shapes[0])
 
 
 def _dims_for(shape: Shape, dims: int | None, kind: str) -> int:
@@ -144,7 +164,52 @@ def _global_pool(o: Options, shape: Shape, op: str) -> Layer:
 
 
 def _linear(o: Options, shape: Shape) -> Layer:
-    return Linear(in_features=shape[-1], out_features=o.integer("out"), bias=o.flag("bias", True))
+    if "axis" not in o.raw and len(shape) > 1:
+        raise LayerError(f"linear on a {LAYOUTS[len(shape) - 1]} tensor ({format_shape(shape)}): flatten first "
+                         "(or global-pool), or say 'axis: channels' (per position, like a 1x1 conv) or 'axis: last'")
+    axis = o.choice("axis", ("last", "channels"), "last")
+    return Linear(in_features=shape[0] if axis == "channels" else shape[-1], out_features=o.integer("out"),
+                  bias=o.flag("bias", True), axis=axis)
+
+
+def _normalization(o: Options, shape: Shape, kind: str) -> Layer:
+    if kind == "layer_norm":
+        over = o.choice("over", ("channels", "last"), "channels")
+        return Normalization(num_features=shape[-1] if over == "last" else shape[0], over=over,
+                             affine=o.flag("affine", True), kind=kind)
+    groups = o.integer("groups") if kind == "group_norm" else shape[0]
+    return Normalization(num_features=shape[0], groups=groups, affine=o.flag("affine", kind == "group_norm"),
+                         kind=kind)
+
+
+def _prelu(o: Options, shape: Shape) -> Layer:
+    value = o.value("parameters", 1)
+    if value not in (1, "channels") or isinstance(value, bool):
+        raise o.error(f"'parameters' must be 1 or channels, got {value!r}", "parameters")
+    return PReLU(num_parameters=1 if value == 1 else shape[0])
+
+
+def _crop(o: Options, shape: Shape) -> Layer:
+    if ("size" in o.raw) == ("like" in o.raw):
+        raise o.error("crop needs 'size' (like 388x388) or 'like' (a tensor whose size to take), one of them")
+    if "like" in o.raw:
+        other = o.tensor_shape("like")
+        if len(other) != len(shape):
+            raise o.error(f"crop like a {format_shape(other)} tensor needs an input of that rank, got "
+                          f"{format_shape(shape)}", "like")
+        return Crop(size=other[1:])
+    return Crop(size=o.axes("size", len(shape) - 1))
+
+
+def _elementwise(o: Options, shapes: tuple[Shape, ...], op: str) -> Layer:
+    return Elementwise(op=op, inputs=len(shapes), inplace=o.flag("inplace", False), kind=op)
+
+
+def _concat(o: Options, shapes: tuple[Shape, ...]) -> Layer:
+    names = AXES.get(len(shapes[0]), ("channels",))
+    axis = o.choice("axis", names, "channels")
+    crop = o.choice("crop", ("none", "center"), "none")
+    return Concat(inputs=len(shapes), axis=names.index(axis), crop=crop == "center")
 
 
 def _batch_norm(o: Options, shape: Shape) -> Layer:
@@ -153,9 +218,14 @@ def _batch_norm(o: Options, shape: Shape) -> Layer:
 
 
 def _activation(o: Options, shape: Shape, function: str) -> Layer:
-    if function == "leaky_relu":
-        o.number("negative_slope", 0.01, minimum=float("-inf"))
+    for key in _ACTIVATION_KEYS.get(function, ()):
+        o.number(key, 1, minimum=float("-inf"))  # checked; it changes no count
     return Activation(function=function, inplace=o.flag("inplace", False), kind=function)
+
+
+def _pixel_shuffle(o: Options, shape: Shape, inverse: bool) -> Layer:
+    return PixelShuffle(factor=o.integer("factor"), inverse=inverse,
+                        kind="pixel_unshuffle" if inverse else "pixel_shuffle")
 
 
 def _dropout(o: Options, shape: Shape) -> Layer:
@@ -189,6 +259,7 @@ _CONV_KEYS = ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"
 _CONV_TRANSPOSE_KEYS = ("out", "kernel", "stride", "padding", "output_padding", "dilation", "groups", "bias")
 _POOL_KEYS = ("kernel", "stride", "padding", "ceil_mode")
 _OUT_KERNEL = ("out", "kernel")
+_ACTIVATION_KEYS = {"leaky_relu": ("negative_slope",), "elu": ("alpha",), "softplus": ("beta", "threshold")}
 
 #: Leaf kind name -> declaration and constructor. Read-only; every kind a spec may name is here.
 LAYER_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
@@ -208,12 +279,22 @@ LAYER_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
     "adaptive_max_pool": Kind(partial(_adaptive_pool, op="max"), ("output_size",), ("output_size",)),
     "global_avg_pool": Kind(partial(_global_pool, op="avg")),
     "global_max_pool": Kind(partial(_global_pool, op="max")),
-    "linear": Kind(_linear, ("out", "bias"), ("out",)),
+    "linear": Kind(_linear, ("out", "bias", "axis"), ("out",)),
     "flatten": Kind(lambda o, shape: Flatten()),
     "batch_norm": Kind(_batch_norm, ("affine", "track_running_stats")),
-    **{name: Kind(partial(_activation, function=name),
-                  ("inplace", "negative_slope") if name == "leaky_relu" else ("inplace",))
+    **{name: Kind(partial(_activation, function=name), ("inplace", *_ACTIVATION_KEYS.get(name, ())))
        for name in ACTIVATIONS},
+    "prelu": Kind(_prelu, ("parameters",)),
+    "layer_norm": Kind(partial(_normalization, kind="layer_norm"), ("over", "affine")),
+    "group_norm": Kind(partial(_normalization, kind="group_norm"), ("groups", "affine"), ("groups",)),
+    "instance_norm": Kind(partial(_normalization, kind="instance_norm"), ("affine",)),
+    "layer_scale": Kind(lambda o, shape: LayerScale(channels=shape[0])),
+    "channel_shuffle": Kind(lambda o, shape: ChannelShuffle(groups=o.integer("groups")), ("groups",), ("groups",)),
+    "pixel_shuffle": Kind(partial(_pixel_shuffle, inverse=False), ("factor",), ("factor",)),
+    "pixel_unshuffle": Kind(partial(_pixel_shuffle, inverse=True), ("factor",), ("factor",)),
+    "crop": Kind(_crop, ("size", "like")),
+    **{op: Kind(keys=("inplace",), join=partial(_elementwise, op=op)) for op in ELEMENTWISE_OPS},
+    "concat": Kind(keys=("axis", "crop"), join=_concat),
     "dropout": Kind(_dropout, ("p",)),
     "identity": Kind(lambda o, shape: Identity()),
     "softmax": Kind(_softmax, ("dim",)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import Location, SpecError, did_you_mean
@@ -26,14 +26,24 @@ REQUIRED: Any = _Required()
 
 
 class Options:
-    """One layer's options: ``kind`` and ``name`` for messages, ``params`` of the enclosing template."""
+    """One layer's options: ``kind`` and ``name`` for messages, ``params`` of the enclosing template, and
+    ``tensors``, which finds the shape of an earlier tensor by the name an option gives (``crop: {like: x}``)."""
 
-    def __init__(self, kind: str, raw: LocatedDict, where: Location, name: str, params: Mapping[str, Any]):
+    def __init__(self, kind: str, raw: LocatedDict, where: Location, name: str, params: Mapping[str, Any],
+                 tensors: Callable[[str, Location], tuple[int, ...]] | None = None):
         self.kind = kind
         self.raw = raw
         self.where = where
         self.name = name
         self.params = params
+        self.tensors = tensors
+
+    def tensor_shape(self, key: str) -> tuple[int, ...]:
+        """The shape of the earlier tensor that option ``key`` names."""
+        value = self.value(key)
+        if not isinstance(value, str) or self.tensors is None:
+            raise self.error(f"'{key}' must name an earlier tensor, got {value!r}", key)
+        return self.tensors(value, self.raw.at(key))
 
     def error(self, message: str, key: str | None = None) -> SpecError:
         where = self.raw.at(key) if key is not None and key in self.raw else self.where

@@ -26,20 +26,27 @@ from .errors import ConvcostError
 from .layers import (
     Activation,
     AdaptivePool,
-    Add,
     BatchNorm,
+    ChannelShuffle,
+    ChannelSlice,
     Concat,
     Conv,
     ConvTranspose,
+    Crop,
     Dropout,
+    Elementwise,
     Flatten,
     Identity,
+    LayerScale,
     Linear,
+    Normalization,
+    PixelShuffle,
     Pool,
+    PReLU,
     Softmax,
     Upsample,
 )
-from .network import INPUT, Network, Node
+from .network import Network, Node
 
 __all__ = [
     "MAX_PERIOD",
@@ -305,7 +312,10 @@ def _along(node: Node, field: Field, context: _Context, axis: int) -> Field:
 
 
 def _linear(node: Node, fields: tuple[Field, ...], context: _Context) -> Field:
-    # nn.Linear mixes the last axis: all features of a flattened tensor, else the last spatial axis.
+    # nn.Linear mixes the last axis: all features of a flattened tensor, else the last spatial axis;
+    # over the channels (axis: channels) it is a 1x1 convolution, each position on its own.
+    if isinstance(node.layer, Linear) and node.layer.axis == "channels":
+        return _elementwise(node, fields, context)
     return _along(node, fields[0], context, len(node.input_shapes[0]) - 1)
 
 
@@ -398,9 +408,59 @@ def _adaptive_pool(node: Node, fields: tuple[Field, ...], context: _Context) -> 
     return tuple(out)
 
 
+def _shifted(axis: _Axis, by: int, length: int, where: str) -> _Axis:
+    """Output position ``o`` reads input position ``o + by``."""
+    return _resample(axis, Fraction(1), lambda o: _window(o + by, 1, 1), length, where)
+
+
 def _join_rule(node: Node, fields: tuple[Field, ...], context: _Context) -> Field:
-    axes = tuple(_join([field[i] for field in fields], node.name) for i in range(len(context.input_lengths)))
-    return _lengths(axes, node, context)
+    """The union of the inputs' fields at each position. An input broadcast along an axis (length 1)
+    gives every position its one field; a cropped concat input is shifted by its crop; a concat along a
+    spatial axis shifts each later input by the lengths before it (so the union is an upper bound)."""
+    layer = node.layer
+    if not context.spatial(node.output_shape):
+        flat = tuple(_join([field[i] for field in fields], node.name) for i in range(len(context.input_lengths)))
+        return _lengths(flat, node, context)
+    out_lengths = node.output_shape[1:]
+    moved: list[Field] = []
+    before = 0
+    for field, shape in zip(fields, node.input_shapes):
+        axes: list[_Axis] = []
+        for i, (axis, n_in, n_out) in enumerate(zip(field, shape[1:], out_lengths)):
+            if isinstance(layer, Concat) and layer.axis == i + 1:
+                axes.append(_shifted(axis, -before, n_out, node.name))
+            elif isinstance(layer, Concat) and layer.crop and n_in != n_out:
+                axes.append(_shifted(axis, (n_in - n_out) // 2, n_out, node.name))
+            elif n_in == 1 and n_out > 1 and not axis.whole:
+                axes.append(_resample(axis, Fraction(0), lambda o: _window(0, 1, 1), n_out, node.name))
+            else:
+                axes.append(axis)
+        if isinstance(layer, Concat) and layer.axis > 0:
+            before += shape[layer.axis]
+        moved.append(tuple(axes))
+    joined = tuple(_join([field[i] for field in moved], node.name) for i in range(len(context.input_lengths)))
+    return _lengths(joined, node, context)
+
+
+def _crop(node: Node, fields: tuple[Field, ...], context: _Context) -> Field:
+    layer = node.layer
+    assert isinstance(layer, Crop)
+    if not context.spatial(node.output_shape):
+        return _lengths(fields[0], node, context)
+    return tuple(_shifted(axis, offset, n, node.name)
+                 for axis, offset, n in zip(fields[0], layer.offsets(node.input_shapes[0]), node.output_shape[1:]))
+
+
+def _pixel_shuffle(node: Node, fields: tuple[Field, ...], context: _Context) -> Field:
+    layer = node.layer
+    assert isinstance(layer, PixelShuffle)
+    r, out = layer.factor, []
+    for axis, n in zip(fields[0], node.output_shape[1:]):
+        if layer.inverse:  # output o gathers inputs o*r .. o*r + r - 1
+            out.append(_resample(axis, Fraction(r), lambda o: _window(o * r, 1, r), n, node.name))
+        else:  # output o comes from input o // r
+            out.append(_resample(axis, Fraction(1, r), lambda o: _window(o // r, 1, 1), n, node.name))
+    return tuple(out)
 
 
 #: Layer type -> receptive-field rule. Read-only; a test checks every layer type is here.
@@ -418,8 +478,18 @@ RULES: Mapping[type, Rule] = MappingProxyType(
         Activation: _elementwise,
         Dropout: _elementwise,
         Identity: _elementwise,
-        Add: _join_rule,
+        Elementwise: _join_rule,
         Concat: _join_rule,
+        # Normalisation statistics are not spatial dependence here (batch norm's are folded at inference;
+        # layer norm over channels is per position; group/instance norm's mean and variance are a
+        # global effect and are left out, as receptive-field analyses do).
+        Normalization: _elementwise,
+        LayerScale: _elementwise,
+        PReLU: _elementwise,
+        ChannelSlice: _elementwise,
+        ChannelShuffle: _elementwise,
+        Crop: _crop,
+        PixelShuffle: _pixel_shuffle,
     }
 )
 
@@ -435,7 +505,7 @@ def receptive_fields(network: Network, rules: Mapping[type, Rule] = RULES) -> tu
             rule = rules[type(node.layer)]
         except KeyError:
             raise TypeError(f"no receptive-field rule for layer type {type(node.layer).__name__}") from None
-        field = rule(node, tuple(start if ref == INPUT else fields[ref] for ref in node.inputs), context)
+        field = rule(node, tuple(start if ref < 0 else fields[ref] for ref in node.inputs), context)
         fields.append(field)
         result.append(NodeField(node.index, node.name,
                                 tuple(_public(axis, n, node.name) for axis, n in zip(field, context.input_lengths))))

@@ -33,20 +33,27 @@ from .hardware import HardwareProfile
 from .layers import (
     Activation,
     AdaptivePool,
-    Add,
     BatchNorm,
+    ChannelShuffle,
+    ChannelSlice,
     Concat,
     Conv,
     ConvTranspose,
+    Crop,
     Dropout,
+    Elementwise,
     Flatten,
     Identity,
+    LayerScale,
     Linear,
+    Normalization,
+    numel,
+    PixelShuffle,
     Pool,
+    PReLU,
     Shape,
     Softmax,
     Upsample,
-    numel,
 )
 from .network import Network
 from .units import dtype_bytes
@@ -77,7 +84,7 @@ def moves_tensors(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> tuple
 
 
 def moves_nothing(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> tuple[int, int]:
-    """Views and inference no-ops (flatten, identity, dropout): no kernel, no traffic."""
+    """Views and inference no-ops (flatten, identity, dropout, crop, a split's parts): no kernel, no traffic."""
     return 0, 0
 
 
@@ -93,11 +100,18 @@ TRAFFIC_RULES: Mapping[type, TrafficRule] = MappingProxyType(
         AdaptivePool: moves_tensors,
         Softmax: moves_tensors,
         Upsample: moves_tensors,
-        Add: moves_tensors,
+        Elementwise: moves_tensors,
         Concat: moves_tensors,
+        Normalization: moves_tensors,
+        LayerScale: moves_tensors,
+        PReLU: moves_tensors,
+        ChannelShuffle: moves_tensors,
+        PixelShuffle: moves_tensors,
         Flatten: moves_nothing,
         Dropout: moves_nothing,
         Identity: moves_nothing,
+        Crop: moves_nothing,
+        ChannelSlice: moves_nothing,
     }
 )
 

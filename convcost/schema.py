@@ -13,11 +13,11 @@ from types import MappingProxyType
 from typing import Any
 
 from .budget import BUDGET_KEYS
-from .builder import STRUCTURE_KEYS, STRUCTURE_KINDS
 from .costs import FLOP_CATEGORIES
-from .kinds import LAYER_KINDS
-from .layers import Upsample
+from .kinds import COMMON_KEYS, LAYER_KINDS
+from .layers import ACTIVATIONS, Upsample
 from .spec import SHAPE_AXES, TOP_LEVEL_KEYS
+from .structures import STRUCTURES
 
 __all__ = ["OPTION_SCHEMAS", "kind_options", "report_schema", "spec_schema"]
 
@@ -37,11 +37,17 @@ def _axes(minimum: int, extra: tuple[Any, ...] = ()) -> dict[str, Any]:
 
 _POSITIVE = {"type": "integer", "minimum": 1}
 _BOOLEAN = {"type": "boolean"}
+_TENSOR = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"}
+_LIST = {"$ref": "#/definitions/layer_list"}
 
 #: Option key -> JSON Schema of its value (a ``$param`` reference is always allowed too).
 OPTION_SCHEMAS: Mapping[str, dict[str, Any] | None] = MappingProxyType({
     "name": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$", "description": "unique within its level"},
-    "repeat": {"type": "integer", "minimum": 1, "description": "stands for N copies in sequence"},
+    "repeat": {"type": "integer", "minimum": 0, "description": "stands for N copies in sequence (0: none)"},
+    "from": {"anyOf": [_TENSOR, {"type": "array", "minItems": 1, "items": _TENSOR}],
+             "description": "the earlier tensor(s) this entry reads, by name; a join lists its inputs"},
+    "if": {"anyOf": [_BOOLEAN, {"type": "string", "pattern": r"^\$"}],
+           "description": "leave the entry out when false, e.g. \"${stride == 1}\""},
     "out": {**_POSITIVE, "description": "output channels (features for linear)"},
     "groups": _POSITIVE,
     "multiplier": _POSITIVE,
@@ -67,16 +73,30 @@ OPTION_SCHEMAS: Mapping[str, dict[str, Any] | None] = MappingProxyType({
     "bottleneck": {"anyOf": [{"type": "integer", "minimum": 1},
                              {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}],
                    "description": "width (or fraction of the input channels) of a 1x1 reduction before this conv"},
+    "axis": {"enum": ["channels", "last", "length", "depth", "height", "width"]},
+    "crop": {"enum": ["none", "center"], "description": "center: cut inputs to the smallest size first (U-Net)"},
+    "size": _axes(1),
+    "like": {**_TENSOR, "description": "crop to this tensor's spatial size"},
+    "over": {"enum": ["channels", "last"]},
+    "factor": _POSITIVE,
+    "parameters": {"enum": [1, "channels"]},
+    "alpha": {"type": "number"},
+    "beta": {"type": "number"},
+    "threshold": {"type": "number"},
+    "layers": {"$ref": "#/definitions/layers"},
+    "branches": {"type": "array", "minItems": 1, "items": _LIST},
+    "body": _LIST,
+    "shortcut": _LIST,
+    "parts": _POSITIVE,
+    "sizes": {"type": "array", "minItems": 1, "items": {"anyOf": [_POSITIVE, _PARAM_REF]}},
+    "names": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$"}},
+    "reduce": {**_POSITIVE, "description": "squeeze width in channels"},
+    "ratio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+              "description": "squeeze width as a fraction of the input channels"},
+    "activation": {"enum": list(ACTIVATIONS)},
+    "gate": {"enum": ["sigmoid", "hardsigmoid"]},
 })
 
-_STRUCTURE_OPTIONS: dict[str, tuple[dict[str, Any], list[str]]] = {
-    "sequence": ({"layers": {"$ref": "#/definitions/layers"}}, ["layers"]),
-    "concat": ({"branches": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/layer_list"}}},
-               ["branches"]),
-    "residual": ({"body": {"$ref": "#/definitions/layer_list"}, "shortcut": {"$ref": "#/definitions/layer_list"}},
-                 ["body"]),
-    "dense": ({"body": {"$ref": "#/definitions/layer_list"}}, ["body"]),
-}
 
 def _option_schema(key: str) -> dict[str, Any]:
     schema = {"enum": list(Upsample.MODES)} if key == "mode" else OPTION_SCHEMAS.get(key)
@@ -86,26 +106,24 @@ def _option_schema(key: str) -> dict[str, Any]:
 
 
 def kind_options(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(allowed keys, required keys) of a leaf kind, from its declaration."""
-    declared = LAYER_KINDS[kind]
-    return declared.allowed, declared.required
+    """(allowed keys, required keys) of a kind, from its declaration; ``concat`` is a join (``from:``) or a
+    structure (``branches:``), so it allows both sets and requires neither."""
+    leaf, structure = LAYER_KINDS.get(kind), STRUCTURES.get(kind)
+    keys = (*(leaf.keys if leaf else ()), *(structure.keys if structure else ()))
+    required = leaf.required if leaf and not structure else structure.required if structure and not leaf else ()
+    return (*COMMON_KEYS, *dict.fromkeys(keys)), required
 
 
 def spec_schema() -> dict[str, Any]:
     """JSON Schema (draft-07, which yaml-language-server reads) of a spec file."""
-    if any(set(_STRUCTURE_OPTIONS[kind][0]) != set(keys) for kind, keys in STRUCTURE_KEYS.items()):
-        raise RuntimeError("spec schema out of date for the structure kinds")
     definitions: dict[str, Any] = {}
     one_key: dict[str, Any] = {}
     kind_form: list[dict[str, Any]] = []
-    for kind in (*LAYER_KINDS, *STRUCTURE_KINDS):
-        if kind in LAYER_KINDS:
-            allowed, required_keys = kind_options(kind)
-            required = list(required_keys)
-            properties = {key: _option_schema(key) for key in allowed}
-        else:
-            extra, required = _STRUCTURE_OPTIONS[kind]
-            properties = {"name": _option_schema("name"), "repeat": _option_schema("repeat"), **extra}
+    kinds = list(dict.fromkeys((*LAYER_KINDS, *STRUCTURES)))
+    for kind in kinds:
+        allowed, required_keys = kind_options(kind)
+        required = list(required_keys)
+        properties = {key: _option_schema(key) for key in allowed}
         definitions[f"options_{kind}"] = {
             "type": "object",
             "properties": properties,
@@ -119,7 +137,6 @@ def spec_schema() -> dict[str, Any]:
             "then": {"properties": {"kind": {"const": kind}, **properties}, "required": ["kind", *required],
                      "additionalProperties": False},
         })
-    kinds = [*LAYER_KINDS, *STRUCTURE_KINDS]
     identifier = r"^[A-Za-z_][\w\-]*$"
     definitions["layer"] = {
         "description": "a bare kind (relu), {kind: {options}}, or {kind: name, options...}; "
@@ -159,6 +176,9 @@ def spec_schema() -> dict[str, Any]:
         "name": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
         "input": {"$ref": "#/definitions/shape"},
+        "inputs": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[A-Za-z0-9_\-]+$"},
+                   "additionalProperties": {"$ref": "#/definitions/shape"}},
+        "outputs": {"anyOf": [_TENSOR, {"type": "array", "minItems": 1, "items": _TENSOR}]},
         "layers": {"$ref": "#/definitions/layers"},
         "blocks": {
             "type": "object",
@@ -185,7 +205,8 @@ def spec_schema() -> dict[str, Any]:
         "title": "convcost spec",
         "description": "A convolutional network draft for convcost (docs/spec.md).",
         "type": "object",
-        "required": ["input", "layers"],
+        "required": ["layers"],
+        "oneOf": [{"required": ["input"]}, {"required": ["inputs"]}],
         "additionalProperties": False,
         "properties": properties,
         "definitions": definitions,
@@ -201,12 +222,16 @@ def report_schema() -> dict[str, Any]:
     shape = {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}
     by_category = {"type": "object", "propertyNames": {"enum": list(FLOP_CATEGORIES)},
                    "additionalProperties": {"type": "integer", "minimum": 0}}
+    tensors = {"type": "array", "minItems": 1, "items": {
+        "type": "object", "properties": {"name": {"type": "string"}, "shape": shape}, "required": ["name", "shape"],
+        "additionalProperties": False}}
     layer: dict[str, Any] = {
         "type": "object",
         "properties": {
             "name": {"type": "string"}, "kind": {"type": "string"}, "category": {"type": "string"},
             "line": {"type": "integer", "minimum": 0},
             "input_shape": shape, "input_shapes": {"type": "array", "minItems": 1, "items": shape},
+            "inputs": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             "output_shape": shape, "flops_by_category": by_category,
             **_integers("macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes"),
         },
@@ -242,7 +267,9 @@ def report_schema() -> dict[str, Any]:
         "input": {"type": "object", "properties": {"shape": shape, "batch": {"type": "integer", "minimum": 1},
                                                    "dtype": {"type": "string"}},
                   "required": ["shape", "batch", "dtype"], "additionalProperties": False},
+        "inputs": tensors,
         "output_shape": shape,
+        "outputs": tensors,
         "conventions": {"type": "object", "additionalProperties": {"type": "string"}},
         "layers": {"type": "array", "items": layer},
         "blocks": {"type": "array", "items": block},

@@ -17,11 +17,13 @@ from .errors import Location, SpecError, did_you_mean
 from .located import LocatedDict, LocatedList
 from .reader import MAX_INT_DIGITS, read_yaml
 
-__all__ = ["MAX_FILE_BYTES", "SHAPE_AXES", "TOP_LEVEL_KEYS", "Spec", "load_spec", "loads_spec", "parse_shape"]
+__all__ = ["MAX_FILE_BYTES", "NAME", "SHAPE_AXES", "TOP_LEVEL_KEYS", "Spec", "load_spec", "loads_spec", "parse_shape"]
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
-TOP_LEVEL_KEYS = ("name", "description", "input", "layers", "blocks", "budget")
+TOP_LEVEL_KEYS = ("name", "description", "input", "inputs", "outputs", "layers", "blocks", "budget")
+#: A tensor name written in a spec (an input, a layer, a block): no dots, which separate levels.
+NAME = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -30,11 +32,16 @@ class Spec:
 
     source: str
     name: str
-    input_shape: tuple[int, ...]
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]  # (name, shape): ``input:`` is one input named "input"
     layers: LocatedList
     blocks: LocatedDict  # the ``blocks:`` templates (empty when there are none)
     budget: LocatedDict | None = None
     where: Location = Location("<none>")
+    outputs: LocatedList | None = None  # the tensor names of ``outputs:``; None: the last layer
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.inputs[0][1]
 
     @classmethod
     def single_layer(cls, input_shape: tuple[int, ...], kind: str, options: dict[str, Any],
@@ -48,8 +55,8 @@ class Spec:
                 layer.put(key, value, where)
         layers = LocatedList(where)
         layers.put(layer, where)
-        return cls(source=source, name="layer", input_shape=input_shape, layers=layers, blocks=LocatedDict(where),
-                   where=where)
+        return cls(source=source, name="layer", inputs=(("input", input_shape),), layers=layers,
+                   blocks=LocatedDict(where), where=where)
 
 
 def loads_spec(text: str, source: str = "<string>", *, errors: list[SpecError] | None = None) -> Spec:
@@ -152,21 +159,28 @@ def _spec_from_tree(tree: LocatedDict, source: str, errors: list[SpecError] | No
     for key in tree:
         if key not in TOP_LEVEL_KEYS:
             problem(SpecError(f"unknown top-level key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)}", tree.at(key)))
-    for required in ("input", "layers"):
-        if required not in tree:
-            problem(SpecError(f"spec has no '{required}' key", tree.where), stops=True)
+    if "layers" not in tree:
+        problem(SpecError("spec has no 'layers' key", tree.where), stops=True)
     name = tree.get("name", _stem(source))
     if not isinstance(name, str) or not name:
         problem(SpecError(f"'name' must be a non-empty string, got {name!r}", tree.at("name")))
         name = _stem(source)
     if "description" in tree and not isinstance(tree["description"], str):
         problem(SpecError("'description' must be a string", tree.at("description")))
-    input_shape: tuple[int, ...] = ()
-    if "input" in tree:
-        try:
-            input_shape = parse_shape(tree["input"], tree.at("input"))
-        except SpecError as error:
-            problem(error, stops=True)
+    inputs: list[tuple[str, tuple[int, ...]]] = []
+    try:
+        inputs = _inputs(tree)
+    except SpecError as error:
+        problem(error, stops=True)
+    outputs = tree.get("outputs")
+    if isinstance(outputs, str):
+        listed = LocatedList(tree.at("outputs"))
+        listed.put(outputs, tree.at("outputs"))
+        outputs = listed
+    if outputs is not None and (not isinstance(outputs, LocatedList) or not outputs
+                                or not all(isinstance(item, str) for item in outputs)):
+        problem(SpecError("'outputs' must be a list of tensor names, like [p3, p4, p5]", tree.at("outputs")))
+        outputs = None
     layers = tree.get("layers")
     if "layers" in tree and not isinstance(layers, LocatedList):
         problem(SpecError("'layers' must be a list of layers", tree.at("layers")), stops=True)
@@ -183,8 +197,28 @@ def _spec_from_tree(tree: LocatedDict, source: str, errors: list[SpecError] | No
     if fatal:
         raise fatal[0]
     assert isinstance(layers, LocatedList)  # else a fatal problem was raised above
-    return Spec(source=source, name=name, input_shape=input_shape, layers=layers, blocks=blocks,
-                budget=budget, where=tree.where)
+    return Spec(source=source, name=name, inputs=tuple(inputs), layers=layers, blocks=blocks,
+                budget=budget, where=tree.where, outputs=outputs)
+
+
+def _inputs(tree: LocatedDict) -> list[tuple[str, tuple[int, ...]]]:
+    """``input: 3x224x224`` (one input, named ``input``) or ``inputs: {rgb: 3x224x224, depth: 1x224x224}``."""
+    if ("input" in tree) == ("inputs" in tree):
+        if "input" in tree:
+            raise SpecError("give 'input' (one input) or 'inputs' (named inputs), not both", tree.at("inputs"))
+        raise SpecError("spec has no 'input' key (or 'inputs' for several)", tree.where)
+    if "input" in tree:
+        return [("input", parse_shape(tree["input"], tree.at("input")))]
+    named = tree["inputs"]
+    if not isinstance(named, LocatedDict) or not named:
+        raise SpecError("'inputs' must map input names to shapes, like {rgb: 3x224x224, depth: 1x224x224}",
+                        tree.at("inputs"))
+    inputs = []
+    for key, value in named.items():
+        if not isinstance(key, str) or not NAME.fullmatch(key):
+            raise SpecError(f"input name must be letters, digits, '_' or '-', got {key!r}", named.at(key))
+        inputs.append((key, parse_shape(value, named.at(key), f"input '{key}'")))
+    return inputs
 
 
 def _stem(source: str) -> str:

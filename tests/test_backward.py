@@ -152,7 +152,7 @@ def test_counted_backward_of_random_convolutions() -> None:
 
 def test_counted_backward_of_linear() -> None:
     # y = x W^T over the last axis of a (3, 5) input: dW = dy^T x and dx = dy W, 3*5*4 multiplies each.
-    network = loads("input: 2x3x5\nlayers:\n  - conv: {out: 3, kernel: 1}\n  - linear: {out: 4}\n")
+    network = loads("input: 2x3x5\nlayers:\n  - conv: {out: 3, kernel: 1}\n  - linear: {out: 4, axis: last}\n")
     rows = 3 * 3
     row = training_macs(network).nodes[1]
     assert (row.forward_macs, row.weight_grad_macs, row.input_grad_macs) == (rows * 5 * 4,) * 3

@@ -217,8 +217,8 @@ layers:
   - unit: {width: 4, repeat: 3}
   - conv: {name: c3, out: 0, kernel: 1}
   - max_pool: {name: p1, kernel: 2, ceil_mode: maybe}
-  - linear: {name: fc, out: 10}
-  - linear: {name: fc, out: 10}
+  - linear: {name: fc, out: 10, axis: last}
+  - linear: {name: fc, out: 10, axis: last}
 """
 PROBLEMS = [  # (line, the text the column must point at, layer, start of message)
     (3, "colour", None, "unknown top-level key 'colour'"),

@@ -85,7 +85,7 @@ def test_linear_on_flattened_and_last_axis():
     assert row.macs == 4096 * 1000
     assert row.params == 4096 * 1000 + 1000
     assert row.flops == 2 * 4096 * 1000 + 1000
-    _, row = one("3x5x8", "linear: {out: 2, bias: false}")  # acts on the last axis, as nn.Linear
+    _, row = one("3x5x8", "linear: {out: 2, bias: false, axis: last}")  # the last axis, as nn.Linear
     assert row.output_shape == (3, 5, 2)
     assert row.macs == 3 * 5 * 8 * 2
 
@@ -99,7 +99,7 @@ def test_batch_norm():
 
 
 DOCUMENTED_ACTIVATION_FLOPS = {"relu": 1, "relu6": 2, "leaky_relu": 2, "sigmoid": 3, "tanh": 1, "gelu": 5,
-                               "silu": 4, "hardswish": 5}
+                               "silu": 4, "hardswish": 5, "hardsigmoid": 4, "mish": 5, "elu": 4, "softplus": 3}
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED_ACTIVATION_FLOPS))
@@ -220,7 +220,11 @@ def test_cost_table_is_exhaustive():
 
 
 def test_every_kind_builds_and_costs():
-    samples = {"linear": ("64", "linear: {out: 3}"), "softmax": ("64", "softmax")}
+    samples = {"linear": ("64", "linear: {out: 3}"), "softmax": ("64", "softmax"),
+               "group_norm": ("8x8x8", "group_norm: {groups: 2}"), "channel_shuffle": ("8x8x8", "channel_shuffle: {groups: 2}"),
+               "pixel_shuffle": ("8x8x8", "pixel_shuffle: {factor: 2}"),
+               "pixel_unshuffle": ("8x8x8", "pixel_unshuffle: {factor: 2}"), "crop": ("8x8x8", "crop: {size: 4}"),
+               **{join: ("8x8x8", f"{join}: {{from: input}}") for join in ("add", "sub", "mul", "max", "concat")}}
     for kind in LAYER_KINDS:
         shape, text = samples.get(kind, ("8x8x8", kind))
         if kind.endswith("1d"):

@@ -60,7 +60,7 @@ CASES = {
         "input: 3x8x8\nblocks:\n  b:\n    params: [width]\n    layers: [conv: {out: $width, kernel: 1}]\n"
         "layers:\n  - b: {name: x}\n", 7, "x", ["needs parameter 'width'"]),
     "recursive template": ("input: 3x8x8\nblocks:\n  b:\n    layers: [b]\nlayers:\n  - b\n", 4, None, ["uses itself"]),
-    "bad repeat": ("input: 3x8x8\nlayers:\n  - relu: {repeat: 0}\n", 3, None, ["'repeat' must be"]),
+    "bad repeat": ("input: 3x8x8\nlayers:\n  - relu: {repeat: -1}\n", 3, None, ["'repeat' must be"]),
     "alias bomb": ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
         f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"

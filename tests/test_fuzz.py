@@ -103,10 +103,14 @@ def assert_check_contract(text: str) -> None:
 
 OPTION_KEYS = ["out", "kernel", "stride", "padding", "dilation", "groups", "bias", "multiplier", "output_padding",
                "output_size", "scale", "mode", "p", "dim", "inplace", "affine", "ceil_mode", "name", "repeat",
-               "negative_slope", "track_running_stats", "kernal", "strides", "layers", "body", "branches"]
+               "negative_slope", "track_running_stats", "kernal", "strides", "layers", "body", "branches",
+               "from", "if", "axis", "crop", "size", "like", "over", "factor", "parts", "sizes", "names", "reduce",
+               "ratio", "gate", "activation", "parameters", "alpha", "shortcut"]
+NAMES = ["a", "b", "input", "rgb", "a.b", "unit_1", "conv_1", "nope", ["a", "b"], ["input", "a"], ["a"], []]
 WEIRD = [0, -1, -7, 10**29, 10**40, 2**63, "same", "valid", "3x3", "1x7", "0x0", "", "x", None, True, False, 1.5,
          -0.5, 1e308, float("nan"), float("inf"), [], [1, 2], [3, 3, 3], [0], {}, "$w", "${w * 2}", "${1//0}",
-         "bilinear", "nearest", "relu", "9" * 40, "1" + "0" * 5000]
+         "bilinear", "nearest", "relu", "9" * 40, "1" + "0" * 5000, "${w > 2}", "${w and 1}", "${not true}",
+         "channels", "last", "center", "a", ["a", "b"], "input"]
 values = st.one_of(st.integers(-3, 70), st.sampled_from(WEIRD))  # for the mutation tests
 KINDS = [*LAYER_KINDS, *STRUCTURE_KINDS, "cnov", "unit"]
 SHAPES = ["3x32x32", "16x8x8", "8x64", "4x4x8x8", "256", "0x3x3", "3x", "3x224x224", [3, 16, 16], [], 7, -1, None]
@@ -117,6 +121,15 @@ SHAPES = ["3x32x32", "16x8x8", "8x64", "4x4x8x8", "256", "0x3x3", "3x", "3x224x2
 
 def random_value(rnd: Any) -> Any:
     return rnd.randint(-3, 70) if rnd.random() < 0.5 else rnd.choice(WEIRD)
+
+
+def random_option(rnd: Any, key: str) -> Any:
+    """Tensor names for the keys that take them (so references resolve often enough), else any value."""
+    if key in ("from", "like") and rnd.random() < 0.7:
+        return rnd.choice(NAMES)
+    if key == "name" and rnd.random() < 0.7:
+        return rnd.choice(["a", "b", "c1"])
+    return random_value(rnd)
 
 
 def random_layer(rnd: Any, depth: int) -> Any:
@@ -130,12 +143,16 @@ def random_layer(rnd: Any, depth: int) -> Any:
             "concat": lambda: {"branches": [body() for _ in range(rnd.randint(0, 3))]},
             "residual": lambda: {"body": body(), "shortcut": body()},
             "dense": lambda: {"body": body()},
-        }[kind]()
+        }.get(kind, dict)()
+        if rnd.random() < 0.3:
+            options["from"] = rnd.choice(NAMES)
     else:
-        # Mostly keys the kind accepts (read from its constructor, as the schema does), so values get exercised.
-        allowed = list(kind_options(kind)[0]) if kind in LAYER_KINDS else []
-        options = {rnd.choice(allowed if allowed and rnd.random() < 0.8 else OPTION_KEYS): random_value(rnd)
-                   for _ in range(rnd.randint(0, 4))}
+        # Mostly keys the kind accepts (as the schema reads them), so values get exercised.
+        allowed = list(kind_options(kind)[0]) if kind in LAYER_KINDS or kind in STRUCTURE_KINDS else []
+        options = {}
+        for _ in range(rnd.randint(0, 4)):
+            key = rnd.choice(allowed if allowed and rnd.random() < 0.8 else OPTION_KEYS)
+            options[key] = random_option(rnd, key)
     form = rnd.randint(0, 2)
     if form == 0 and not options:
         return kind
@@ -147,6 +164,12 @@ def random_layer(rnd: Any, depth: int) -> Any:
 def random_spec(rnd: Any) -> str:
     spec: dict[str, Any] = {"input": rnd.choice(SHAPES),
                             "layers": [random_layer(rnd, 0) for _ in range(rnd.randint(0, 8))]}
+    if rnd.random() < 0.2:
+        spec["inputs"] = {"rgb": rnd.choice(SHAPES), "a": rnd.choice(SHAPES)}
+        if rnd.random() < 0.8:
+            del spec["input"]
+    if rnd.random() < 0.2:
+        spec["outputs"] = rnd.choice(NAMES)
     if rnd.random() < 0.5:
         spec["blocks"] = {"unit": {"params": {"w": rnd.choice([8, 0, -1, "x"])},
                                    "layers": [random_layer(rnd, 1) for _ in range(rnd.randint(1, 3))]}}

@@ -26,7 +26,7 @@ from convcost.errors import SpecError
 from convcost.layers import (
     Activation,
     AdaptivePool,
-    Add,
+    Elementwise,
     BatchNorm,
     Concat,
     Conv,
@@ -109,7 +109,7 @@ def impulse_responses(network: Network) -> list[np.ndarray]:
     for node in network.nodes:
         inputs = [x if ref == INPUT else outputs[ref] for ref in node.inputs]
         layer = node.layer
-        if isinstance(layer, Add):
+        if isinstance(layer, Elementwise):
             y = sum(inputs[1:], inputs[0])
         elif isinstance(layer, Concat):
             y = np.concatenate(inputs, axis=1)
@@ -318,7 +318,7 @@ def test_random_networks_match_impulse_propagation(dims: int, seed: int) -> None
         full, positions = check_against_brute_force(network)
         fully += full
         compared += positions
-        joins += any(isinstance(node.layer, (Add, Concat)) for node in network.nodes)
+        joins += any(isinstance(node.layer, (Elementwise, Concat)) for node in network.nodes)
         phased += any(axis.period != 1 for field in receptive_fields(network) for axis in field.axes)
     # 6 x 40 = 240 networks: most measured in full, many joining branches or with phase-dependent fields.
     assert fully >= 15 and joins >= 15 and phased >= 8 and compared >= 2000, (fully, joins, phased, compared)
@@ -478,7 +478,7 @@ def test_global_pool_and_linear_see_the_whole_input() -> None:
 
 def test_linear_and_softmax_over_one_spatial_axis() -> None:
     fields = receptive_fields(loads("input: 2x10x12\nlayers:\n  - conv: {out: 2, kernel: 3, padding: 1}\n"
-                                    "  - linear: {out: 5}\n  - softmax: {dim: 2}\n  - softmax: {dim: 1}\n"))
+                                    "  - linear: {out: 5, axis: last}\n  - softmax: {dim: 2}\n  - softmax: {dim: 1}\n"))
     assert [(a.size, a.whole) for a in fields[1].axes] == [(3, False), (12, True)]  # linear acts on the width
     assert [(a.size, a.whole) for a in fields[2].axes] == [(10, True), (12, True)]  # dim 2 is the height
     assert [(a.size, a.whole) for a in fields[3].axes] == [(10, True), (12, True)]  # channels: unchanged

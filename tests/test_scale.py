@@ -91,7 +91,7 @@ def test_json_text_is_the_same_document_one_layer_per_line():
     assert json.loads(text) == data
     lines = text.splitlines()
     layer_lines = [line for line in lines if line.startswith('    {"name": ')]
-    assert len(layer_lines) == len(data["layers"]) + len(data["blocks"])
+    assert len(layer_lines) == sum(len(data[key]) for key in ("inputs", "outputs", "layers", "blocks"))
 
 
 def test_block_groups_are_the_hierarchy_groups_in_order():

@@ -198,7 +198,7 @@ def test_classic_5x5_same_on_192x28x28() -> None:
     "conv: {out: 8, kernel: 3}",  # valid padding: every tap is inside
     "pointwise: {out: 8}",
     "conv: {out: 8, kernel: 3, stride: 2, dilation: 2}",
-    "linear: {out: 5}",
+    "linear: {out: 5, axis: last}",
 ])
 def test_no_padding_means_every_mac(text: str) -> None:
     network = loads(f"input: 4x9x9\nlayers:\n  - {text}\n")

@@ -60,6 +60,8 @@ def check(
         for result in results:
             for problem in result.problems:
                 sys.stderr.write(one_line(problem.format()) + "\n")
+            for warning in result.warnings:
+                sys.stderr.write("warning: " + one_line(warning.format()) + "\n")
         emit(target.format, CHECK_RENDERERS[target.format](results, View()), output=target.output, protect=specs)
     except ConvcostError as error:
         fail(error)

@@ -30,6 +30,8 @@ CONVENTIONS = {
     "bytes": "element counts x dtype size; activation_bytes is each layer's output tensor, "
              "peak_activation_bytes the most alive at once when tensors are freed after their last reader",
     "shapes": "channels-first, batch excluded: [C], [C, L], [C, H, W] or [C, D, H, W]",
+    "graph": "a layer's inputs name the tensors it reads (layers or network inputs); outputs are what the "
+             "network returns, kept alive to the end in the peak",
 }
 
 
@@ -43,6 +45,7 @@ def layer_dict(row: LayerCost) -> dict[str, Any]:
         "line": row.line,
         "input_shape": list(row.input_shape),
         "input_shapes": [list(shape) for shape in row.input_shapes],
+        "inputs": list(row.inputs),
         "output_shape": list(row.output_shape),
         "macs": row.macs,
         "flops": row.flops,
@@ -76,7 +79,9 @@ def report_dict(report: NetworkCost, view: View = View()) -> dict[str, Any]:
         "name": report.name,
         "source": report.source,
         "input": {"shape": list(report.input_shape), "batch": report.batch, "dtype": report.dtype},
+        "inputs": [{"name": name, "shape": list(shape)} for name, shape in report.inputs],
         "output_shape": list(report.output_shape),
+        "outputs": [{"name": name, "shape": list(shape)} for name, shape in report.outputs],
         "conventions": CONVENTIONS,
         "layers": [layer_dict(row) for row in report.layers],
         "blocks": [block_dict(group) for group in block_groups(report)],

@@ -49,6 +49,7 @@ def check_dict(results: Sequence[FileCheck], view: View = View()) -> dict[str, A
             "status": result.status,
             "exit_code": result.exit_code,
             "problems": [problem_dict(error) for error in result.problems],
+            "warnings": [problem_dict(warning) for warning in result.warnings],
             "totals": None if t is None else {
                 "macs": t.macs, "flops": t.flops, "params": t.params, "weight_bytes": t.weight_bytes,
                 "peak_activation_bytes": t.peak_activation_bytes,
@@ -124,6 +125,7 @@ def check_markdown(results: Sequence[FileCheck], view: View = View()) -> str:
         lines.append(f"| {code(result.source)} | {_STATUS[result.status]} | {' | '.join(cells)} | "
                      f"{escape(budget)} |")
         details += [f"- {escape(problem.format())}" for problem in result.problems]
+        details += [f"- warning: {escape(warning.format())}" for warning in result.warnings]
         for r in result.exceeded:
             details.append(f"- {code(result.source)}: {BUDGET_KEYS[r.key].label} {r.actual:,} exceed the limit "
                            f"{r.limit.value:,} ({escape(r.limit.origin)})")

@@ -1,9 +1,7 @@
-"""Stage 2a: immutable layer objects and their shape rules.
+"""Layers that compute: convolutions, pooling, linear, normalisation, activations, softmax, upsampling.
 
-Each layer is a frozen dataclass whose ``__post_init__`` checks the rules that
-need no input shape, with a pure ``output_shape(*input_shapes)`` that checks
-the rest. convcost.kinds builds them from a spec's options. Shapes are channels-first tuples without the
-batch: ``(C,)``, ``(C, L)``, ``(C, H, W)`` or ``(C, D, H, W)``.
+Each is a frozen dataclass whose ``__post_init__`` checks the rules that need
+no input shape, with a pure ``output_shape(input_shape)`` that checks the rest.
 """
 
 from __future__ import annotations
@@ -12,36 +10,24 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .units import format_shape
+from ..units import format_shape
+from .base import (
+    LayerError,
+    SameShape,
+    Shape,
+    check_groups,
+    check_positive,
+    conv_output_length,
+    conv_transpose_output_length,
+    numel,
+    pool_output_length,
+    spatial,
+)
 
-__all__ = [
-    "ACTIVATIONS",
-    "Activation",
-    "AdaptivePool",
-    "Add",
-    "BatchNorm",
-    "Concat",
-    "Conv",
-    "ConvTranspose",
-    "Dropout",
-    "Flatten",
-    "Identity",
-    "Layer",
-    "LayerError",
-    "Linear",
-    "Pool",
-    "Shape",
-    "Softmax",
-    "Upsample",
-    "conv_output_length",
-    "conv_transpose_output_length",
-    "numel",
-    "pool_output_length",
-]
-
-Shape = tuple[int, ...]
+__all__ = ["ACTIVATIONS", "Activation", "AdaptivePool", "BatchNorm", "Conv", "ConvTranspose", "Dropout",
+           "LayerScale", "Linear", "Normalization", "PReLU", "Pool", "Softmax", "Upsample"]
 
 #: Activation name -> FLOPs per output element (docs/conventions.md explains each).
 ACTIVATIONS = MappingProxyType(
@@ -54,69 +40,12 @@ ACTIVATIONS = MappingProxyType(
         "gelu": 5,  # x * 0.5 * (1 + erf(x / sqrt 2)): divide, erf, add, 2 multiplies
         "silu": 4,  # x * sigmoid(x)
         "hardswish": 5,  # x * min(max(x + 3, 0), 6) / 6: add, max, min, multiply, divide
+        "hardsigmoid": 4,  # min(max(x + 3, 0), 6) / 6: add, max, min, divide
+        "mish": 5,  # x * tanh(softplus(x)): exp, add, log, tanh, multiply
+        "elu": 4,  # x if x > 0 else a*(exp(x) - 1): compare, exp, subtract, multiply
+        "softplus": 3,  # log(1 + exp(x)): exp, add, log
     }
 )
-
-
-class LayerError(ValueError):
-    """A rule broken by a layer's options or input shape; the builder adds file, line and name."""
-
-
-def numel(shape: Shape) -> int:
-    return math.prod(shape)
-
-
-def conv_output_length(length: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """PyTorch's Conv/MaxPool length rule: floor((L + 2p - d(k-1) - 1) / s) + 1."""
-    return (length + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def conv_transpose_output_length(length: int, kernel: int, stride: int, padding: int,
-                                 output_padding: int, dilation: int) -> int:
-    """PyTorch's ConvTranspose rule: (L - 1)s - 2p + d(k-1) + output_padding + 1."""
-    return (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
-
-
-def pool_output_length(length: int, kernel: int, stride: int, padding: int, dilation: int,
-                       ceil_mode: bool) -> int:
-    """PyTorch's pooling rule, including ceil_mode's 'last window starts inside' correction."""
-    span = length + 2 * padding - dilation * (kernel - 1) - 1
-    if ceil_mode:
-        out = -(-span // stride) + 1
-        if (out - 1) * stride >= length + padding:
-            out -= 1
-        return out
-    return span // stride + 1
-
-
-def _spatial(shape: Shape, dims: int, kind: str) -> tuple[int, ...]:
-    if len(shape) != dims + 1:
-        expected = {1: "CxL", 2: "CxHxW", 3: "CxDxHxW"}[dims]
-        raise LayerError(f"{kind} needs a {expected} input, got {format_shape(shape)}")
-    return shape[1:]
-
-
-def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
-    if in_channels % groups:
-        raise LayerError(f"groups={groups} does not divide {in_channels} input channels")
-    if out_channels % groups:
-        raise LayerError(f"groups={groups} does not divide {out_channels} output channels")
-
-
-def _check_positive(lengths: tuple[int, ...], kind: str, shape_in: Shape) -> None:
-    if any(length <= 0 for length in lengths):
-        raise LayerError(
-            f"{kind} output size would be {format_shape(lengths)} (<= 0) for input {format_shape(shape_in)}"
-        )
-
-
-class _SameShape:
-    """A layer whose output has its input's shape."""
-
-    __slots__ = ()
-
-    def output_shape(self, shape: Shape) -> Shape:
-        return shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +67,14 @@ class _Convolution:
         for field_name in ("kernel", "stride", "padding", "dilation"):
             if len(getattr(self, field_name)) != self.dims:
                 raise LayerError(f"{field_name} needs {self.dims} values, got {getattr(self, field_name)}")
-        _check_groups(self.in_channels, self.out_channels, self.groups)
+        check_groups(self.in_channels, self.out_channels, self.groups)
 
     def spatial_input(self, shape: Shape) -> tuple[int, ...]:
         """The spatial lengths of an input of the right rank and channel count."""
-        spatial = _spatial(shape, self.dims, self.kind)
+        lengths_in = spatial(shape, self.dims, self.kind)
         if shape[0] != self.in_channels:
             raise LayerError(f"expects {self.in_channels} input channels, got {shape[0]}")
-        return spatial
+        return lengths_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +100,11 @@ class Conv(_Convolution):
             raise LayerError("padding 'same' needs stride 1 (as in PyTorch)")
 
     def output_shape(self, shape: Shape) -> Shape:
-        spatial = self.spatial_input(shape)
-        lengths = spatial if self.same else tuple(
+        lengths_in = self.spatial_input(shape)
+        lengths = lengths_in if self.same else tuple(
             conv_output_length(length, k, s, p, d)
-            for length, k, s, p, d in zip(spatial, self.kernel, self.stride, self.padding, self.dilation))
-        _check_positive(lengths, self.kind, shape)
+            for length, k, s, p, d in zip(lengths_in, self.kernel, self.stride, self.padding, self.dilation))
+        check_positive(lengths, self.kind, shape)
         return (self.out_channels, *lengths)
 
     @property
@@ -201,12 +130,12 @@ class ConvTranspose(_Convolution):
                 )
 
     def output_shape(self, shape: Shape) -> Shape:
-        spatial = self.spatial_input(shape)
+        lengths_in = self.spatial_input(shape)
         lengths = tuple(
             conv_transpose_output_length(length, k, s, p, op, d)
             for length, k, s, p, op, d in zip(
-                spatial, self.kernel, self.stride, self.padding, self.output_padding, self.dilation))
-        _check_positive(lengths, self.kind, shape)
+                lengths_in, self.kernel, self.stride, self.padding, self.output_padding, self.dilation))
+        check_positive(lengths, self.kind, shape)
         return (self.out_channels, *lengths)
 
     @property
@@ -233,12 +162,12 @@ class Pool:
                 raise LayerError(f"padding={p} must be at most half the kernel size {k}, as in PyTorch")
 
     def output_shape(self, shape: Shape) -> Shape:
-        spatial = _spatial(shape, self.dims, self.kind)
+        lengths_in = spatial(shape, self.dims, self.kind)
         lengths = tuple(
             pool_output_length(length, k, s, p, d, self.ceil_mode)
-            for length, k, s, p, d in zip(spatial, self.kernel, self.stride, self.padding, self.dilation)
+            for length, k, s, p, d in zip(lengths_in, self.kernel, self.stride, self.padding, self.dilation)
         )
-        _check_positive(lengths, self.kind, shape)
+        check_positive(lengths, self.kind, shape)
         return (shape[0], *lengths)
 
 
@@ -252,33 +181,30 @@ class AdaptivePool:
     kind: str = "adaptive_avg_pool2d"
 
     def output_shape(self, shape: Shape) -> Shape:
-        _spatial(shape, self.dims, self.kind)
+        spatial(shape, self.dims, self.kind)
         return (shape[0], *self.output_size)
 
 
 @dataclass(frozen=True, slots=True)
 class Linear:
-    """``nn.Linear``: acts on the last axis, as in PyTorch."""
+    """``nn.Linear`` on the last axis (``axis="last"``, as PyTorch applies it) or on the channels at every
+    position (``axis="channels"``, a 1x1 convolution's arithmetic)."""
 
     in_features: int
     out_features: int
     bias: bool = True
+    axis: str = "last"
     kind: str = "linear"
 
-    def output_shape(self, shape: Shape) -> Shape:
-        if shape[-1] != self.in_features:
-            raise LayerError(f"expects {self.in_features} input features, got {shape[-1]}")
-        return (*shape[:-1], self.out_features)
-
-
-@dataclass(frozen=True, slots=True)
-class Flatten:
-    """``nn.Flatten()``: all axes but the batch into one; a view, no new memory."""
-
-    kind: str = "flatten"
+    def __post_init__(self) -> None:
+        if self.axis not in ("last", "channels"):
+            raise LayerError(f"axis must be 'last' or 'channels', got {self.axis!r}")
 
     def output_shape(self, shape: Shape) -> Shape:
-        return (numel(shape),)
+        index = 0 if self.axis == "channels" else len(shape) - 1
+        if shape[index] != self.in_features:
+            raise LayerError(f"expects {self.in_features} input features on its {self.axis} axis, got {shape[index]}")
+        return (*shape[:index], self.out_features, *shape[index + 1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +223,54 @@ class BatchNorm:
 
 
 @dataclass(frozen=True, slots=True)
-class Activation(_SameShape):
+class Normalization(SameShape):
+    """Normalisation by statistics of the input itself (they do not fold into a scale at inference):
+    ``layer_norm`` over the channels at each position (ConvNeXt's LayerNorm2d) or over the last axis,
+    ``group_norm`` over each of ``groups`` channel groups, ``instance_norm`` over each channel."""
+
+    num_features: int  # channels, or the last axis's length for layer_norm over: last
+    groups: int = 1  # group_norm's groups (instance_norm: one per channel)
+    over: str = "channels"  # layer_norm: "channels" or "last"
+    affine: bool = True
+    kind: str = "layer_norm"
+
+    def __post_init__(self) -> None:
+        if self.num_features % self.groups:
+            raise LayerError(f"groups={self.groups} does not divide {self.num_features} channels")
+
+    def output_shape(self, shape: Shape) -> Shape:
+        size = shape[-1] if self.over == "last" else shape[0]
+        if size != self.num_features:
+            where = "on its last axis" if self.over == "last" else "channels"
+            raise LayerError(f"expects {self.num_features} {where}, got {size}")
+        return shape
+
+    def statistics(self, shape: Shape) -> int:
+        """How many (mean, variance) pairs one sample needs."""
+        if self.kind == "layer_norm":
+            return numel(shape) // (shape[-1] if self.over == "last" else shape[0])
+        return self.groups
+
+    @property
+    def params(self) -> int:
+        return 2 * self.num_features if self.affine else 0
+
+
+@dataclass(frozen=True, slots=True)
+class LayerScale(SameShape):
+    """A learned scale per channel (ConvNeXt's layer scale, CaiT's LayerScale): ``C`` params."""
+
+    channels: int
+    kind: str = "layer_scale"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if shape[0] != self.channels:
+            raise LayerError(f"expects {self.channels} channels, got {shape[0]}")
+        return shape
+
+
+@dataclass(frozen=True, slots=True)
+class Activation(SameShape):
     """Elementwise activation; ``inplace`` writes into its input (no new memory)."""
 
     function: str
@@ -310,18 +283,24 @@ class Activation(_SameShape):
 
 
 @dataclass(frozen=True, slots=True)
-class Dropout(_SameShape):
+class PReLU(SameShape):
+    """``nn.PReLU(num_parameters)``: a learned slope, one (``1``) or one per channel."""
+
+    num_parameters: int = 1
+    kind: str = "prelu"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if self.num_parameters != 1 and shape[0] != self.num_parameters:
+            raise LayerError(f"expects {self.num_parameters} channels, got {shape[0]}")
+        return shape
+
+
+@dataclass(frozen=True, slots=True)
+class Dropout(SameShape):
     """``nn.Dropout``: the identity at inference; a no-op, free."""
 
     p: float = 0.5
     kind: str = "dropout"
-
-
-@dataclass(frozen=True, slots=True)
-class Identity(_SameShape):
-    """``nn.Identity``: free, no new memory."""
-
-    kind: str = "identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,54 +345,7 @@ class Upsample:
             raise LayerError(f"mode '{self.mode}' needs a {needed}-D spatial input, got {self.dims}-D")
 
     def output_shape(self, shape: Shape) -> Shape:
-        spatial = _spatial(shape, self.dims, self.kind)
-        lengths = tuple(math.floor(length * scale) for length, scale in zip(spatial, self.scale))
-        _check_positive(lengths, self.kind, shape)
+        lengths_in = spatial(shape, self.dims, self.kind)
+        lengths = tuple(math.floor(length * scale) for length, scale in zip(lengths_in, self.scale))
+        check_positive(lengths, self.kind, shape)
         return (shape[0], *lengths)
-
-
-@dataclass(frozen=True, slots=True)
-class Add:
-    """Elementwise sum of ``inputs`` tensors of one shape (a residual join)."""
-
-    inputs: int = 2
-    kind: str = "add"
-
-    def output_shape(self, *shapes: Shape) -> Shape:
-        first = shapes[0]
-        for other in shapes[1:]:
-            if other != first:
-                raise LayerError(
-                    f"cannot add tensors of different shapes: {' and '.join(format_shape(s) for s in shapes)}"
-                )
-        return first
-
-
-@dataclass(frozen=True, slots=True)
-class Concat:
-    """Concatenation on the channel axis (an Inception or DenseNet join)."""
-
-    inputs: int = 2
-    kind: str = "concat"
-
-    def output_shape(self, *shapes: Shape) -> Shape:
-        first = shapes[0]
-        for other in shapes[1:]:
-            if len(other) != len(first) or other[1:] != first[1:]:
-                raise LayerError(
-                    "cannot concatenate on channels, spatial sizes differ: "
-                    + " and ".join(format_shape(s) for s in shapes)
-                )
-        return (sum(s[0] for s in shapes), *first[1:])
-
-
-Layer = (
-    Conv | ConvTranspose | Pool | AdaptivePool | Linear | Flatten | BatchNorm | Activation | Dropout
-    | Identity | Softmax | Upsample | Add | Concat
-)
-
-def aliases_input(layer: Any) -> bool:
-    """Does the layer's output share its input's storage at inference (a view or an in-place op)?"""
-    if isinstance(layer, (Flatten, Dropout, Identity)):
-        return True
-    return isinstance(layer, Activation) and layer.inplace
