@@ -349,6 +349,7 @@ class _Builder:
         bound["in_channels"] = shape[0]
         bound.update(zip(_SPATIAL_PARAMS.get(len(shape) - 1, ()), shape[1:]))
         inner = _Scope(name, MappingProxyType(bound), (*scope.stack, kind))
+        self.tensors[f"{name}.input"] = x  # inside a block, 'input' is the tensor the block reads
         layers = template.layers
         if len(layers) == 1:
             # A template that is one unnamed structure is that structure: no extra name level
