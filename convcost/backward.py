@@ -19,27 +19,8 @@ from types import MappingProxyType
 
 from .costs import layer_cost
 from .layers import (
-    Activation,
-    AdaptivePool,
-    BatchNorm,
-    ChannelShuffle,
-    ChannelSlice,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    Elementwise,
-    Flatten,
-    Identity,
-    LayerScale,
-    Linear,
-    Normalization,
-    PixelShuffle,
-    Pool,
-    PReLU,
-    Softmax,
-    Upsample,
+    Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Softmax, Upsample,
 )
 from .network import Network
 
@@ -58,31 +39,12 @@ def _no_macs(forward_macs: int) -> tuple[int, int]:
 
 
 #: Layer type -> backward rule. Read-only; a test checks every layer type is here.
-RULES: Mapping[type, Rule] = MappingProxyType(
-    {
-        Conv: _same_pairs,
-        ConvTranspose: _same_pairs,
-        Linear: _same_pairs,
-        Pool: _no_macs,
-        AdaptivePool: _no_macs,
-        BatchNorm: _no_macs,
-        Activation: _no_macs,
-        Softmax: _no_macs,
-        Upsample: _no_macs,
-        Elementwise: _no_macs,
-        Concat: _no_macs,
-        Flatten: _no_macs,
-        Dropout: _no_macs,
-        Identity: _no_macs,
-        Normalization: _no_macs,
-        LayerScale: _no_macs,
-        PReLU: _no_macs,
-        Crop: _no_macs,
-        ChannelSlice: _no_macs,
-        ChannelShuffle: _no_macs,
-        PixelShuffle: _no_macs,
-    }
-)
+RULES: Mapping[type, Rule] = MappingProxyType({
+    **dict.fromkeys((Conv, ConvTranspose, Linear), _same_pairs),
+    **dict.fromkeys((Pool, AdaptivePool, BatchNorm, Normalization, LayerScale, Activation, PReLU, Softmax, Upsample,
+                     Elementwise, Concat, Flatten, Dropout, Identity, Crop, ChannelSlice, ChannelShuffle,
+                     PixelShuffle), _no_macs),
+})
 
 
 @dataclass(frozen=True, slots=True)

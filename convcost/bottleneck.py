@@ -28,14 +28,7 @@ from fractions import Fraction
 
 from .errors import Location, SpecError
 from .layers import (
-    Activation,
-    BatchNorm,
-    Conv,
-    Dropout,
-    Identity,
-    Layer,
-    LayerError,
-    Shape,
+    Activation, BatchNorm, Conv, Dropout, Identity, Layer, LayerError, Shape,
 )
 from .network import Network, Node
 from .units import format_shape

@@ -16,31 +16,9 @@ from types import MappingProxyType
 from typing import Any
 
 from .layers import (
-    ACTIVATIONS,
-    Activation,
-    AdaptivePool,
-    BatchNorm,
-    ChannelShuffle,
-    ChannelSlice,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    Elementwise,
-    Flatten,
-    Identity,
-    LayerScale,
-    Linear,
-    Normalization,
-    PixelShuffle,
-    Pool,
-    PReLU,
-    Shape,
-    Softmax,
-    Upsample,
-    aliases_input,
-    numel,
+    ACTIVATIONS, Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose,
+    Crop, Dropout, Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU,
+    Shape, Softmax, Upsample, aliases_input, numel,
 )
 from .network import Network
 from .units import FLOPS_PER_MAC, dtype_bytes

@@ -17,32 +17,9 @@ from functools import partial
 from types import MappingProxyType
 
 from .layers import (
-    ACTIVATIONS,
-    AXES,
-    ELEMENTWISE_OPS,
-    Activation,
-    AdaptivePool,
-    BatchNorm,
-    ChannelShuffle,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    Elementwise,
-    Flatten,
-    Identity,
-    Layer,
-    LayerError,
-    LayerScale,
-    Linear,
-    Normalization,
-    PixelShuffle,
-    Pool,
-    PReLU,
-    Shape,
-    Softmax,
-    Upsample,
+    ACTIVATIONS, AXES, ELEMENTWISE_OPS, Activation, AdaptivePool, BatchNorm, ChannelShuffle, Concat, Conv,
+    ConvTranspose, Crop, Dropout, Elementwise, Flatten, Identity, Layer, LayerError, LayerScale, Linear,
+    Normalization, PixelShuffle, Pool, PReLU, Shape, Softmax, Upsample,
 )
 from .layers.base import LAYOUTS
 from .options import PER_AXIS, Options

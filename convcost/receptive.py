@@ -24,27 +24,8 @@ from types import MappingProxyType
 
 from .errors import ConvcostError
 from .layers import (
-    Activation,
-    AdaptivePool,
-    BatchNorm,
-    ChannelShuffle,
-    ChannelSlice,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    Elementwise,
-    Flatten,
-    Identity,
-    LayerScale,
-    Linear,
-    Normalization,
-    PixelShuffle,
-    Pool,
-    PReLU,
-    Softmax,
-    Upsample,
+    Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Softmax, Upsample,
 )
 from .network import Network, Node
 
@@ -464,34 +445,17 @@ def _pixel_shuffle(node: Node, fields: tuple[Field, ...], context: _Context) -> 
 
 
 #: Layer type -> receptive-field rule. Read-only; a test checks every layer type is here.
-RULES: Mapping[type, Rule] = MappingProxyType(
-    {
-        Conv: _conv_like,
-        Pool: _conv_like,  # max and avg; ceil_mode only adds positions, not field
-        ConvTranspose: _conv_transpose,
-        Upsample: _upsample,
-        AdaptivePool: _adaptive_pool,
-        Linear: _linear,
-        Softmax: _softmax,
-        Flatten: _elementwise,  # each element keeps its field; the positions are no longer spatial
-        BatchNorm: _elementwise,  # at inference: a per-channel scale and shift
-        Activation: _elementwise,
-        Dropout: _elementwise,
-        Identity: _elementwise,
-        Elementwise: _join_rule,
-        Concat: _join_rule,
-        # Normalisation statistics are not spatial dependence here (batch norm's are folded at inference;
-        # layer norm over channels is per position; group/instance norm's mean and variance are a
-        # global effect and are left out, as receptive-field analyses do).
-        Normalization: _elementwise,
-        LayerScale: _elementwise,
-        PReLU: _elementwise,
-        ChannelSlice: _elementwise,
-        ChannelShuffle: _elementwise,
-        Crop: _crop,
-        PixelShuffle: _pixel_shuffle,
-    }
-)
+RULES: Mapping[type, Rule] = MappingProxyType({
+    Conv: _conv_like, Pool: _conv_like,  # max and avg; ceil_mode only adds positions, not field
+    ConvTranspose: _conv_transpose, Upsample: _upsample, AdaptivePool: _adaptive_pool, Linear: _linear,
+    Softmax: _softmax, Crop: _crop, PixelShuffle: _pixel_shuffle, Elementwise: _join_rule, Concat: _join_rule,
+    # Each element keeps its field: flatten (positions no longer spatial), batch norm at inference (a
+    # per-channel scale and shift), activations, and the channel-only rearrangements. Normalisation
+    # statistics are not spatial dependence here (layer norm over channels is per position; group and
+    # instance norm's mean and variance are a global effect, left out as receptive-field analyses do).
+    **dict.fromkeys((Flatten, BatchNorm, Normalization, LayerScale, Activation, PReLU, Dropout, Identity,
+                     ChannelSlice, ChannelShuffle), _elementwise),
+})
 
 
 def receptive_fields(network: Network, rules: Mapping[type, Rule] = RULES) -> tuple[NodeField, ...]:

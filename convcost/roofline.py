@@ -31,29 +31,9 @@ from .costs import NetworkCost
 from .errors import UsageError
 from .hardware import HardwareProfile
 from .layers import (
-    Activation,
-    AdaptivePool,
-    BatchNorm,
-    ChannelShuffle,
-    ChannelSlice,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    Elementwise,
-    Flatten,
-    Identity,
-    LayerScale,
-    Linear,
-    Normalization,
-    numel,
-    PixelShuffle,
-    Pool,
-    PReLU,
-    Shape,
-    Softmax,
-    Upsample,
+    Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, numel, PixelShuffle, Pool, PReLU, Shape,
+    Softmax, Upsample,
 )
 from .network import Network
 from .units import dtype_bytes
@@ -89,31 +69,12 @@ def moves_nothing(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> tuple
 
 
 #: Layer type -> traffic rule. Read-only; a test checks every layer type is here.
-TRAFFIC_RULES: Mapping[type, TrafficRule] = MappingProxyType(
-    {
-        Conv: moves_tensors,
-        ConvTranspose: moves_tensors,
-        Linear: moves_tensors,
-        BatchNorm: moves_tensors,
-        Activation: moves_tensors,
-        Pool: moves_tensors,
-        AdaptivePool: moves_tensors,
-        Softmax: moves_tensors,
-        Upsample: moves_tensors,
-        Elementwise: moves_tensors,
-        Concat: moves_tensors,
-        Normalization: moves_tensors,
-        LayerScale: moves_tensors,
-        PReLU: moves_tensors,
-        ChannelShuffle: moves_tensors,
-        PixelShuffle: moves_tensors,
-        Flatten: moves_nothing,
-        Dropout: moves_nothing,
-        Identity: moves_nothing,
-        Crop: moves_nothing,
-        ChannelSlice: moves_nothing,
-    }
-)
+TRAFFIC_RULES: Mapping[type, TrafficRule] = MappingProxyType({
+    **dict.fromkeys((Conv, ConvTranspose, Linear, BatchNorm, Normalization, LayerScale, Activation, PReLU, Pool,
+                     AdaptivePool, Softmax, Upsample, Elementwise, Concat, ChannelShuffle, PixelShuffle),
+                    moves_tensors),
+    **dict.fromkeys((Flatten, Dropout, Identity, Crop, ChannelSlice), moves_nothing),
+})
 
 
 def tensor_traffic(layer: Any, inputs: tuple[Shape, ...], output: Shape,

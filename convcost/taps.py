@@ -21,27 +21,8 @@ from typing import Any
 
 from .costs import layer_cost
 from .layers import (
-    Activation,
-    AdaptivePool,
-    BatchNorm,
-    ChannelShuffle,
-    ChannelSlice,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    Elementwise,
-    Flatten,
-    Identity,
-    LayerScale,
-    Linear,
-    Normalization,
-    PixelShuffle,
-    Pool,
-    PReLU,
-    Shape,
-    Softmax,
+    Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Shape, Softmax,
     Upsample,
 )
 from .network import Network
@@ -108,31 +89,12 @@ def _none(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> int:
 
 
 #: Layer type -> non-padding MACs per sample. Read-only; a test checks every layer type is here.
-RULES: Mapping[type, Rule] = MappingProxyType(
-    {
-        Conv: _conv,
-        ConvTranspose: _conv_transpose,
-        Linear: _linear,
-        Pool: _none,
-        AdaptivePool: _none,
-        BatchNorm: _none,
-        Activation: _none,
-        Softmax: _none,
-        Upsample: _none,
-        Elementwise: _none,
-        Concat: _none,
-        Flatten: _none,
-        Dropout: _none,
-        Identity: _none,
-        Normalization: _none,
-        LayerScale: _none,
-        PReLU: _none,
-        Crop: _none,
-        ChannelSlice: _none,
-        ChannelShuffle: _none,
-        PixelShuffle: _none,
-    }
-)
+RULES: Mapping[type, Rule] = MappingProxyType({
+    Conv: _conv, ConvTranspose: _conv_transpose, Linear: _linear,
+    **dict.fromkeys((Pool, AdaptivePool, BatchNorm, Normalization, LayerScale, Activation, PReLU, Softmax, Upsample,
+                     Elementwise, Concat, Flatten, Dropout, Identity, Crop, ChannelSlice, ChannelShuffle,
+                     PixelShuffle), _none),
+})
 
 
 def layer_macs_nonpadding(layer: Any, inputs: tuple[Shape, ...], output: Shape,

@@ -8,11 +8,7 @@ from typing import Optional
 import typer
 
 from ..bottleneck import (
-    BottleneckRule,
-    apply_marked_bottlenecks,
-    has_marked_bottlenecks,
-    has_marked_reductions,
-    insert_bottlenecks,
+    BottleneckRule, apply_marked_bottlenecks, has_marked_bottlenecks, has_marked_reductions, insert_bottlenecks,
     remove_reductions,
 )
 from ..compare import compare as compare_reports

@@ -13,40 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from .base import (
-    LayerError,
-    Shape,
-    conv_output_length,
-    conv_transpose_output_length,
-    numel,
-    pool_output_length,
+    LayerError, Shape, conv_output_length, conv_transpose_output_length, numel, pool_output_length,
 )
 from .compute import (
-    ACTIVATIONS,
-    Activation,
-    AdaptivePool,
-    BatchNorm,
-    Conv,
-    ConvTranspose,
-    Dropout,
-    LayerScale,
-    Linear,
-    Normalization,
-    Pool,
-    PReLU,
-    Softmax,
-    Upsample,
+    ACTIVATIONS, Activation, AdaptivePool, BatchNorm, Conv, ConvTranspose, Dropout, LayerScale, Linear,
+    Normalization, Pool, PReLU, Softmax, Upsample,
 )
 from .tensors import (
-    AXES,
-    ELEMENTWISE_OPS,
-    ChannelShuffle,
-    ChannelSlice,
-    Concat,
-    Crop,
-    Elementwise,
-    Flatten,
-    Identity,
-    PixelShuffle,
+    AXES, ELEMENTWISE_OPS, ChannelShuffle, ChannelSlice, Concat, Crop, Elementwise, Flatten, Identity, PixelShuffle,
 )
 
 __all__ = [

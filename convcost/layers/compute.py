@@ -14,16 +14,8 @@ from typing import ClassVar
 
 from ..units import format_shape
 from .base import (
-    LayerError,
-    SameShape,
-    Shape,
-    check_groups,
-    check_positive,
-    conv_output_length,
-    conv_transpose_output_length,
-    numel,
-    pool_output_length,
-    spatial,
+    LayerError, SameShape, Shape, check_groups, check_positive, conv_output_length, conv_transpose_output_length,
+    numel, pool_output_length, spatial,
 )
 
 __all__ = ["ACTIVATIONS", "Activation", "AdaptivePool", "BatchNorm", "Conv", "ConvTranspose", "Dropout",
