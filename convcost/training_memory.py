@@ -27,24 +27,11 @@ from typing import Any
 
 from .costs import layer_cost
 from .layers import (
-    Activation,
-    AdaptivePool,
-    Add,
-    BatchNorm,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Dropout,
-    Flatten,
-    Identity,
-    Linear,
-    Pool,
-    Softmax,
-    Upsample,
-    aliases_input,
-    numel,
+    Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Softmax, Upsample,
+    aliases_input, numel,
 )
-from .network import INPUT, Network, Node
+from .network import Network, Node
 from .units import dtype_bytes
 
 __all__ = [
@@ -211,8 +198,29 @@ def _softmax_saves(layer: Softmax, node: Node) -> tuple[SavedTensor, ...]:
     return (_OUTPUT,)
 
 
+def _elementwise_saves(layer: Elementwise, node: Node) -> tuple[SavedTensor, ...]:
+    # add and sub need only sizes; mul and max (torch.maximum) keep both operands.
+    if layer.op in ("add", "sub"):
+        return ()
+    return tuple(SavedTensor("input", index=index) for index in range(len(node.inputs)))
+
+
+def _normalization_saves(layer: Normalization, node: Node) -> tuple[SavedTensor, ...]:
+    # native_layer_norm / native_group_norm: the input, a mean and an inverse std per group.
+    groups = layer.statistics(node.input_shapes[0])
+    return (_INPUT,
+            SavedTensor("new", "param", elements=groups, what="mean"),
+            SavedTensor("new", "param", elements=groups, what="rstd"))
+
+
+def _input_saves(layer: Any, node: Node) -> tuple[SavedTensor, ...]:
+    """A learned elementwise scale or slope (layer scale, PReLU): the input (and the parameter)."""
+    return (_INPUT,)
+
+
 def _nothing(layer: Any, node: Node) -> tuple[SavedTensor, ...]:
-    """Backward needs only sizes: upsampling (every mode), add, concat, flatten, identity."""
+    """Backward needs only sizes: upsampling (every mode), add, concat, flatten, identity, crops,
+    splits and shuffles."""
     return ()
 
 
@@ -224,8 +232,12 @@ def _weight_and_bias(layer: Conv | ConvTranspose | Linear) -> int:
     return 1 + int(layer.bias)
 
 
-def _affine(layer: BatchNorm) -> int:
+def _affine(layer: BatchNorm | Normalization) -> int:
     return 2 if layer.affine else 0
+
+
+def _one(layer: Any) -> int:
+    return 1
 
 
 #: Layer type -> training rule. Read-only; a test checks every layer type is here.
@@ -241,10 +253,17 @@ SAVED_TENSOR_RULES: Mapping[type, TrainingRule] = MappingProxyType(
         Dropout: TrainingRule(_dropout_saves, "promote", _no_parameters),
         Softmax: TrainingRule(_softmax_saves, "float32", _no_parameters),
         Upsample: TrainingRule(_nothing, "float32", _no_parameters),
-        Add: TrainingRule(_nothing, "promote", _no_parameters),
+        Elementwise: TrainingRule(_elementwise_saves, "promote", _no_parameters),
+        Normalization: TrainingRule(_normalization_saves, "float32", _affine),
+        LayerScale: TrainingRule(_input_saves, "promote", _one),
+        PReLU: TrainingRule(_input_saves, "promote", _one),
         Concat: TrainingRule(_nothing, "promote", _no_parameters),
         Flatten: TrainingRule(_nothing, "promote", _no_parameters),
         Identity: TrainingRule(_nothing, "promote", _no_parameters),
+        Crop: TrainingRule(_nothing, "promote", _no_parameters),
+        ChannelSlice: TrainingRule(_nothing, "promote", _no_parameters),
+        ChannelShuffle: TrainingRule(_nothing, "promote", _no_parameters),
+        PixelShuffle: TrainingRule(_nothing, "promote", _no_parameters),
     }
 )
 
@@ -311,10 +330,11 @@ def saved_bytes_per_node(network: Network, *, batch: int = 1, dtype: str = "floa
     full = dtype_bytes("float32") if mixed_precision else size
     half = HALF_BYTES if mixed_precision else size
     nodes = network.nodes
-    owner: dict[int, int] = {INPUT: INPUT}  # node -> the node whose output storage it is (INPUT: the input)
-    elements: dict[int, int] = {INPUT: math.prod(network.input_shape)}  # per sample, by owner
-    is_full: dict[int, bool] = {INPUT: True}  # by owner: float32 under mixed precision
-    grad: dict[int, bool] = {INPUT: False}  # by node: its output requires a gradient
+    inputs = [-1 - k for k in range(len(network.inputs))]  # the network inputs' refs
+    owner: dict[int, int] = {ref: ref for ref in inputs}  # tensor -> the tensor whose storage it is
+    elements: dict[int, int] = {ref: math.prod(network.shape_of(ref)) for ref in inputs}  # per sample, by owner
+    is_full: dict[int, bool] = dict.fromkeys(inputs, True)  # by owner: float32 under mixed precision
+    grad: dict[int, bool] = dict.fromkeys(inputs, False)  # by tensor: it requires a gradient
     seen: set[tuple[Any, ...]] = set()
     result: list[NodeSaved] = []
     for node in nodes:

@@ -22,7 +22,7 @@ from convcost import analyze, load, loads
 from convcost.layers import (
     Activation,
     AdaptivePool,
-    Add,
+    Elementwise,
     Dropout,
     Flatten,
     Identity,
@@ -31,7 +31,7 @@ from convcost.layers import (
     Softmax,
     numel,
 )
-from convcost.network import INPUT, Network, Node
+from convcost.network import INPUT, Input, Network, Node
 from convcost.training_memory import (
     HALF_BYTES,
     OPTIMIZER_STATE_COPIES,
@@ -159,7 +159,7 @@ def test_unknown_layer_type_is_an_error() -> None:
                  inputs=(INPUT,), input_shapes=node.input_shapes, output_shape=node.output_shape, where=node.where)
     with pytest.raises(TypeError, match="no training rule for layer type object"):
         saved_tensors(alien)
-    broken = Network(name="x", source="x", input_shape=(3, 8, 8), nodes=(alien,))
+    broken = Network(name="x", source="x", inputs=(Input("input", (3, 8, 8)),), nodes=(alien,))
     with pytest.raises(TypeError, match="no training rule"):
         saved_activation_bytes(broken)
     with pytest.raises(TypeError, match="no training rule"):
@@ -256,7 +256,8 @@ def test_dropout(p: float, expected: int) -> None:
 
 def test_layers_before_the_first_parameter_save_nothing() -> None:
     # Autograd records nothing until a layer has parameters: the input needs no gradient.
-    network = spec("2x8", "max_pool: {kernel: 2}", "relu", "linear: {out: 3}", "relu", "linear: {out: 2}")
+    network = spec("2x8", "max_pool: {kernel: 2}", "relu", "linear: {out: 3, axis: last}", "relu",
+                   "linear: {out: 2, axis: last}")
     rows = saved_bytes_per_node(network, batch=1)
     # first linear: its input only (its weight serves the input's gradient, which is not needed)
     assert [row.activation_bytes for row in rows] == [0, 0, 2 * 4 * F32, 2 * 3 * F32, 0]
@@ -598,7 +599,7 @@ def schedule_peak(network: Network, batch: int, *, inplace: str | None = None, i
             return True
         if isinstance(layer, Activation):
             return layer.inplace or layer.function == inplace
-        return isinstance(layer, Add) and inplace_add
+        return isinstance(layer, Elementwise) and inplace_add
 
     owner = {INPUT: INPUT}
     size = {INPUT: math.prod(network.input_shape)}
