@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .layers import (
     ACTIVATIONS, Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose,
@@ -22,6 +22,9 @@ from .layers import (
 )
 from .network import Network
 from .units import FLOPS_PER_MAC, dtype_bytes
+
+if TYPE_CHECKING:
+    from .figures import Figures
 
 __all__ = [
     "COST_FUNCTIONS",
@@ -253,6 +256,7 @@ class NetworkCost:
     blocks: tuple[tuple[str, str], ...] = ()  # (block name, kind) for grouped views
     inputs: tuple[tuple[str, Shape], ...] = ()  # every input: (name, shape); input_shape is the first's
     outputs: tuple[tuple[str, Shape], ...] = ()  # every output: (name, shape)
+    figures: Figures | None = None  # the figures beyond MACs (convcost.figures), when computed
 
     @property
     def output_shape(self) -> Shape:

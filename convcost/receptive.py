@@ -239,6 +239,15 @@ def _size(axis: _Axis, input_length: int, where: str) -> int:
 
 
 def _public(axis: _Axis, input_length: int, where: str) -> AxisField:
+    if not axis.whole and len(axis.components) == 1 and axis.components[0].period == 1:
+        # The common case: every position's field is the same interval, moved by the shift.
+        (component,) = axis.components
+        bounds = component.phases[0]
+        if bounds is None:
+            return AxisField(0, Fraction(component.shift), None, False, axis.length, axis.components)
+        first, last = bounds
+        return AxisField(last - first + 1 if axis.length else 0, Fraction(component.shift),
+                         Fraction(first + last, 2), False, axis.length, axis.components)
     size = _size(axis, input_length, where)
     if axis.whole:
         return AxisField(size, Fraction(0), Fraction(input_length - 1, 2), True, axis.length, axis.components)
@@ -246,8 +255,10 @@ def _public(axis: _Axis, input_length: int, where: str) -> AxisField:
         return AxisField(size, None, None, False, axis.length, axis.components)
     (component,) = axis.components
     jump = component.jump
-    centres = [Fraction(b[0] + b[1], 2) - o * jump for o, b in enumerate(component.phases) if b is not None]
-    offset = sum(centres, Fraction(0)) / len(centres) if centres else None
+    # The mean over one period of centre(o) - o * jump, as sum(first + last - 2 o jump) / (2 * count).
+    present = [(o, bounds) for o, bounds in enumerate(component.phases) if bounds is not None]
+    total = sum(first + last for _, (first, last) in present) - 2 * jump * sum(o for o, _ in present)
+    offset = Fraction(total, 2 * len(present)) if present else None
     return AxisField(size, jump, offset, False, axis.length, axis.components)
 
 
