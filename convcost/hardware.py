@@ -2,7 +2,7 @@
 
 A profile file is YAML: one profile (a mapping) or a list of them. The shipped
 profiles are ``convcost/hardware.yaml``; a user's ``my_device.yaml`` has the same
-schema (docs/conventions_roofline.md)::
+schema (docs/conventions.md, "Memory traffic and the roofline bound")::
 
     - id: my-board                       # lower case, digits, '.', '_', '-'
       name: My board at 1.2 GHz

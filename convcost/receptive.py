@@ -5,7 +5,7 @@ Per spatial axis of the network input, every node gets an :class:`AxisField`:
 output positions) and ``offset`` (input coordinate of the field's centre line
 at output position 0). Fields are *theoretical* (interior): computed as if
 every tensor extended without bound, so zero padding never truncates them and
-a size may exceed the input (docs/conventions_beyond_macs_part1.md).
+a size may exceed the input (docs/conventions.md, "Receptive fields").
 
 The field of output position ``o`` is an exact interval of input pixels held
 as a periodic table (:class:`Periodic`): upsampling and transposed convolution

@@ -16,7 +16,7 @@ fusion between layers), each tensor once (perfect reuse inside a layer), at the 
 weights are read once per batch. Views move nothing: ``TRAFFIC_RULES`` is the one read-only
 table from layer type to the activation elements a layer reads and writes. Times are exact
 ``Fraction`` seconds. This is a lower bound on latency for comparing drafts, not a prediction:
-kernel launches, caches, tiling and fusion are not modelled (docs/conventions_roofline.md).
+kernel launches, caches, tiling and fusion are not modelled (docs/conventions.md, "Memory traffic and the roofline bound").
 """
 
 from __future__ import annotations

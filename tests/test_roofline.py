@@ -1,4 +1,4 @@
-"""Roofline bound: every figure recomputed here from first principles (docs/conventions_roofline.md).
+"""Roofline bound: every figure recomputed here from first principles (docs/conventions.md, "Memory traffic and the roofline bound").
 
 Traffic: a layer reads each input tensor and its params + buffers once and writes its
 output once, at the report's dtype; flatten, dropout and identity move nothing.
