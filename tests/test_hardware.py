@@ -59,11 +59,14 @@ PUBLISHED = [
     ("raspberry-pi-5", "float32", 4 * 24 * 10**8 * 2 * 4 * 2),
     ("raspberry-pi-5", "float16", 4 * 24 * 10**8 * 2 * 8 * 2),
     ("raspberry-pi-5", "memory", 17 * G),
+    # Derived: 10 GPU cores x 128 float32 ALUs x 2 FLOPs per FMA x 1.398 GHz (Apple publishes no FLOP/s)
+    ("apple-m2", "float32", 10 * 128 * 2 * 1398 * 10**6),
+    ("apple-m2", "memory", 100 * G),
 ]
 
 # Precisions each vendor publishes no figure for: refused.
 UNPUBLISHED = [("t4", "bfloat16"), ("t4", "tf32"), ("jetson-orin-nano", "bfloat16"), ("raspberry-pi-5", "int8"),
-               ("raspberry-pi-5", "tf32")]
+               ("raspberry-pi-5", "tf32"), ("apple-m2", "float16"), ("apple-m2", "int8")]
 
 
 def profiles_by_id():
