@@ -38,5 +38,5 @@ def test_csv_and_table_and_one_profile() -> None:
     assert by_id["h100-sxm"]["memory_bytes_per_second"] == str(3_350 * 10**9)
     table = runner.invoke(app, ["hardware", "t4"], env={"COLUMNS": "160"})
     assert table.exit_code == 0 and "320 GB/s" in table.stdout and "lower bound" in table.stdout
-    unknown = runner.invoke(app, ["hardware", "t5"])
-    assert unknown.exit_code == 2 and "did you mean 't4'" in unknown.stderr
+    unknown = runner.invoke(app, ["hardware", "rtx4080"])
+    assert unknown.exit_code == 2 and "did you mean 'rtx4090'" in unknown.stderr
