@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from .attributes import layer_options
 from .layers import (
     ACTIVATIONS,
     Activation,
@@ -211,6 +212,7 @@ class LayerCost(_Counts):
     output_shape: Shape = ()
     line: int = 0
     category: str = "other"
+    options: tuple[tuple[str, Any], ...] = ()  # what the layer was built with (convcost.attributes)
 
     @property
     def input_shape(self) -> Shape:
@@ -298,6 +300,7 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
             activation_bytes=numel(node.output_shape) * batch * size,
             line=node.where.line,
             category=layer_category(node.layer),
+            options=layer_options(node.layer),
         ))
     by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
     for row in rows:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .attributes import OPTION_KEYS
 from .budget import BUDGET_KEYS
 from .builder import STRUCTURE_KEYS, STRUCTURE_KINDS
 from .costs import FLOP_CATEGORIES
@@ -196,6 +197,15 @@ def _integers(*names: str) -> dict[str, Any]:
     return {name: {"type": "integer", "minimum": 0} for name in names}
 
 
+def _layer_options_schema() -> dict[str, Any]:
+    """A report row's ``options`` (convcost.attributes): per-axis lists of ints, ``same`` padding, ints, flags."""
+    axes = {"type": "array", "minItems": 1, "maxItems": 3, "items": {"type": "integer", "minimum": 0}}
+    kinds: dict[str, Any] = {"groups": {"type": "integer", "minimum": 1}, "bias": {"type": "boolean"},
+                             "ceil_mode": {"type": "boolean"}, "padding": {"anyOf": [axes, {"const": "same"}]}}
+    return {"type": "object", "description": "what the layer was built with; empty for layers without such options",
+            "properties": {key: kinds.get(key, axes) for key in OPTION_KEYS}, "additionalProperties": False}
+
+
 def report_schema() -> dict[str, Any]:
     """JSON Schema of ``convcost analyze --json`` (docs/report.schema.json is this, written out)."""
     shape = {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}
@@ -207,7 +217,7 @@ def report_schema() -> dict[str, Any]:
             "name": {"type": "string"}, "kind": {"type": "string"}, "category": {"type": "string"},
             "line": {"type": "integer", "minimum": 0},
             "input_shape": shape, "input_shapes": {"type": "array", "minItems": 1, "items": shape},
-            "output_shape": shape, "flops_by_category": by_category,
+            "output_shape": shape, "flops_by_category": by_category, "options": _layer_options_schema(),
             **_integers("macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes"),
         },
         "additionalProperties": False,

@@ -33,7 +33,7 @@ def scalar_layer_point(c_in, size, out, kernel, stride, padding, bias, width, ex
     text = (f"input: {c_in}x{size}x{size}\nlayers:\n  - conv: {{name: c, out: {out}, kernel: {kernel}, "
             f"stride: {stride}, padding: {padding}, bias: {str(bias).lower()}}}\n")
     network = loads(text)
-    rewritten = insert_bottlenecks(network, BottleneckRule(width=width, expand=expand))
+    rewritten = insert_bottlenecks(network, BottleneckRule(width=width, expand=expand, include_first=True))
     return analyze(rewritten, batch=batch, dtype=dtype).totals, analyze(network, batch=batch, dtype=dtype).totals
 
 
@@ -58,7 +58,7 @@ def test_layer_sweep_equals_scalar_engine_on_random_points(c_in, out, stride, sa
         for metric in METRICS:
             assert point[metric] == getattr(totals, metric), metric
             assert point[f"baseline_{metric}"] == getattr(baseline, metric), metric
-        assert point["applied"] == (point["kernel"] != "1" and point["width"] < c_in
+        assert point["applied"] == (point["kernel"] != 1 and point["width"] < c_in
                                     and (not expand or point["width"] < out))
 
 
@@ -66,7 +66,7 @@ def test_layer_sweep_drops_empty_outputs_and_keeps_the_grid_order():
     node = loads("input: 16x8x8\nlayers:\n  - conv: {out: 8, kernel: 3}\n").nodes[0]
     result = sweep_layer(node.layer, node.input_shape, [2, 4], kernels=[3, 9], resolutions=[4, 8])
     kept = [(p["kernel"], p["resolution"], p["width"]) for p in map(result.point, range(len(result)))]
-    assert kept == [("3", 4, 2), ("3", 4, 4), ("3", 8, 2), ("3", 8, 4)]  # a 9x9 kernel does not fit 4 or 8
+    assert kept == [(3, 4, 2), (3, 4, 4), (3, 8, 2), (3, 8, 4)]  # a 9x9 kernel does not fit 4 or 8
 
 
 def test_huge_counts_fall_back_to_exact_python_ints():
