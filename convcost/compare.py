@@ -156,9 +156,9 @@ class Comparison:
                 order.append(key)
                 sums[key] = (dict.fromkeys(LAYER_FIELDS, 0), dict.fromkeys(LAYER_FIELDS, 0), [])
             base, cand, statuses = sums[key]
-            for field in LAYER_FIELDS:
-                base[field] += row.value("baseline", field) or 0
-                cand[field] += row.value("candidate", field) or 0
+            for name in LAYER_FIELDS:
+                base[name] += row.value("baseline", name) or 0
+                cand[name] += row.value("candidate", name) or 0
             statuses.append(row.status)
         return tuple(GroupDelta(key, sums[key][0], sums[key][1], tuple(sums[key][2])) for key in order)
 
@@ -233,7 +233,8 @@ def _signature(child: _Child) -> tuple[object, ...]:
     return ("layer", child.kind, _kernel(child))
 
 
-def _opcodes(left: list[tuple[object, ...]], right: list[tuple[object, ...]]) -> list[tuple[str, int, int, int, int]]:
+def _opcodes(left: list[tuple[object, ...]],
+             right: list[tuple[object, ...]]) -> Sequence[tuple[str, int, int, int, int]]:
     """``difflib``'s opcodes turning ``left`` into ``right``, the same pairs whichever side is which:
     difflib breaks ties by position in its first sequence, so the two sides go in in a fixed order."""
     if (len(left), repr(left)) <= (len(right), repr(right)):

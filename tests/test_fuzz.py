@@ -72,8 +72,8 @@ def invoke(args: list[str], text: str) -> Any:
 def assert_analyze_contract(text: str, fmt: str = "json") -> None:
     result = invoke(["analyze", "-", "--format", fmt], text)
     assert result.exit_code in (0, 2), (result.exit_code, result.stderr, text)
-    if result.exit_code == 0:
-        assert result.stderr == ""
+    if result.exit_code == 0:  # at most notes (a spec's budget: exceeded or invalid)
+        assert all(line.startswith("convcost: note: ") for line in result.stderr.splitlines()), result.stderr
         if fmt == "json":
             assert isinstance(json.loads(result.stdout)["totals"]["macs"], int)
         else:

@@ -17,6 +17,7 @@ from .app import app, fail, one_line
 from .options import OutputOptions, RunOptions, with_option_groups
 from .output import check_output, emit
 
+
 def expand_directories(paths: list[str]) -> list[str]:
     """Each directory replaced by the ``*.yaml``/``*.yml`` files below it (sorted; hidden entries skipped)."""
     expanded: list[str] = []

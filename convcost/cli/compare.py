@@ -97,9 +97,9 @@ def networks_to_compare(specs: list[str], layer: LayerFlags, rule: BottleneckRul
     if rule is not None:
         widths, skipped = plan_bottlenecks(network, rule)
         candidate = insert_bottlenecks_at(network, widths, rule.expand)
-        return Sides(network, candidate, (f"{network.name} as written",
-                                          f"{network.name} with 1x1 bottlenecks ({_rewrite_flags(rule, width, fraction, layer)})"),
-                     skipped, changed=bool(widths))
+        flags = _rewrite_flags(rule, width, fraction, layer)
+        labels = (f"{network.name} as written", f"{network.name} with 1x1 bottlenecks ({flags})")
+        return Sides(network, candidate, labels, skipped, changed=bool(widths))
     marked, reduced = has_marked_bottlenecks(network), has_marked_reductions(network)
     if not (marked or reduced):
         raise UsageError("nothing to compare: give a second spec, --bottleneck WIDTH or --reduce FRACTION, "
@@ -118,7 +118,7 @@ def unchanged_note(sides: Sides) -> str:
     for skip in sides.skipped:
         reasons[skip.category] = reasons.get(skip.category, 0) + 1
     why = "; ".join(f"{count} {SKIP_CATEGORIES[category]}" for category, count in reasons.items())
-    return (f"the rewrite changes nothing: it inserted no bottleneck"
+    return ("the rewrite changes nothing: it inserted no bottleneck"
             + (f" (skipped {len(sides.skipped)} convs: {why})" if why else " (the network has no conv)"))
 
 

@@ -24,8 +24,8 @@ from ..render.common import FORMATS
 from ..units import DTYPE_BYTES
 from .app import fail
 
-__all__ = ["OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions", "RewriteOptions", "RunOptions", "SpecArg",
-           "with_option_groups"]
+__all__ = ["OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions", "RewriteOptions",
+           "RunOptions", "SpecArg", "with_option_groups"]
 
 #: ``--output`` extension -> the format it implies.
 OUTPUT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".csv": "csv"}

@@ -199,7 +199,8 @@ def _joined(items: list[str]) -> list[str]:
 
 def verdict(comparison: Comparison, *, exact: bool = False) -> str:
     """Better and worse totals, one sentence each (plain text)."""
-    return "\n".join(" ".join(parts) for _, parts in verdict_parts(comparison, exact=exact)) or "No difference in totals."
+    sentences = verdict_parts(comparison, exact=exact)
+    return "\n".join(" ".join(parts) for _, parts in sentences) or "No difference in totals."
 
 
 def _pairs(values: Sequence[tuple[int | None, int | None]], unit: str, exact: bool, arrow: str) -> list[Cell]:
@@ -207,8 +208,9 @@ def _pairs(values: Sequence[tuple[int | None, int | None]], unit: str, exact: bo
     left = [human(b, unit, exact) for b, _ in values]
     right = [human(c, unit, exact) for _, c in values]
     wide_left, wide_right = max(map(len, left), default=0), max(map(len, right), default=0)
-    return [(f"{l:>{wide_left}} {arrow} {r:>{wide_right}}", "dim" if c is None or b is None else delta_style(c - b))
-            for l, r, (b, c) in zip(left, right, values)]
+    return [(f"{before:>{wide_left}} {arrow} {after:>{wide_right}}",
+             "dim" if c is None or b is None else delta_style(c - b))
+            for before, after, (b, c) in zip(left, right, values)]
 
 
 class _Row:
@@ -288,8 +290,9 @@ def matching_sentence(comparison: Comparison, arrow: str = "→") -> str:
     renamed = any(row.baseline is not None and row.candidate is not None
                   and row.baseline.name.rsplit(".", 1)[-1] != row.candidate.name.rsplit(".", 1)[-1]
                   for row in comparison.layers)
-    text = (f"Matched {how['name']} layers by name and {how['position']} by kind and position within their block; "
-            f"{counts['replaced']} replaced (a different kind or kernel), {counts['added']} added, "
+    layers = "layer" if how["name"] == 1 else "layers"
+    text = (f"Matched {how['name']} {layers} by name and {how['position']} by kind and position within their "
+            f"block; {counts['replaced']} replaced (a different kind or kernel), {counts['added']} added, "
             f"{counts['removed']} removed.")
     if renamed:
         text += f" 'a {arrow} b' pairs baseline layer a with candidate layer b."

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from unicodedata import east_asian_width
 
-__all__ = ["ASCII", "Cell", "Column", "Glyphs", "Lines", "UNICODE", "choose_columns", "glyphs_for", "layout", "text_width",
-           "wrap_parts"]
+__all__ = ["ASCII", "GAP", "UNICODE", "Cell", "Column", "Glyphs", "Lines", "choose_columns", "glyphs_for", "layout",
+           "table_width", "text_width", "wrap_parts"]
 
 Style = str | None
 #: A cell: its text, or (text, Rich style).

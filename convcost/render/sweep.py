@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
 from ..sweep import SweepResult
 from ..units import format_shape
 from .common import SCHEMA_VERSION, View, bar, csv_text, format_ratio
