@@ -228,14 +228,15 @@ def sweep_layer(layer: Conv, input_shape: Shape, widths: Sequence[int], *, kerne
 def grouped_pareto_mask(columns: Mapping[str, np.ndarray], metrics: Sequence[str]) -> np.ndarray:
     """:func:`pareto_mask` within each (kernel, resolution) group: a larger kernel or input always costs
     more at the same width, so comparing across them would mark every such point dominated."""
-    keys = np.stack([columns["kernel"], columns["resolution"]], axis=1)
-    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    if len(groups) == 1:
+    kernel, resolution = columns["kernel"], columns["resolution"]
+    order = np.lexsort((resolution, kernel))  # groups become contiguous runs
+    k, r = kernel[order], resolution[order]
+    starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]) | (r[1:] != r[:-1])])
+    if len(starts) <= 1:
         return pareto_mask(columns["width"], [columns[m] for m in metrics])
-    mask = np.zeros(len(inverse), dtype=bool)
-    for group in range(len(groups)):
-        members = np.flatnonzero(inverse == group)
+    mask = np.zeros(len(order), dtype=bool)
+    for start, stop in zip(starts, np.r_[starts[1:], len(order)]):
+        members = order[start:stop]
         mask[members] = pareto_mask(columns["width"][members], [columns[m][members] for m in metrics])
     return mask
 

@@ -108,9 +108,9 @@ def test_2_title_names_no_file_a_pip_user_lacks_and_the_totals_line_is_bold() ->
     text = lines.text()
     assert "docs/conventions.md" not in text and "see convcost --help" in text
     # the totals sentence is the last thing on screen, in bold (it was a dim italic caption)
-    total = [line for line in lines.lines if line and line[0][0].startswith("Total:")]
-    assert total and all(style == "bold" for _, style in total[0])
-    assert lines.lines[-1][0][1] == "bold"
+    total = [index for index, (line, _) in enumerate(lines.lines) if line.startswith("Total:")]
+    assert total and all(style == "bold" for _, style in lines.styles(total[0]))
+    assert [style for _, style in lines.styles(len(lines.lines) - 1)] == ["bold"]
     help_text = run("--help", columns=100).stdout
     assert "Conventions: MACs are multiply-accumulates" in help_text
 

@@ -22,7 +22,7 @@ from convcost.cli import app
 from convcost.render.common import FORMATS
 from convcost.render.common import bar
 from convcost.render.sweep import SWEEP_RENDERERS
-from convcost.sweep import METRICS, pareto_mask, sweep_layer, sweep_network
+from convcost.sweep import METRICS, grouped_pareto_mask, pareto_mask, sweep_layer, sweep_network
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 runner = CliRunner()
@@ -124,9 +124,26 @@ def test_pareto_mask_equals_the_definition(data, objectives, as_object):
     assert (pareto_mask(width, costs) == brute_pareto(width, costs)).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), objectives=st.integers(1, 2))
+def test_grouped_pareto_is_the_definition_within_each_kernel_and_resolution(data, objectives):
+    """Issue 13 item 6: a point is only compared with points of its own kernel and resolution."""
+    n = data.draw(st.integers(1, 30))
+    draw = lambda low, high: np.array(data.draw(st.lists(st.integers(low, high), min_size=n, max_size=n)))  # noqa: E731
+    columns = {"width": draw(1, 5), "kernel": draw(0, 2), "resolution": draw(7, 8),
+               **{f"c{i}": draw(0, 6) for i in range(objectives)}}
+    metrics = [f"c{i}" for i in range(objectives)]
+    expected = np.zeros(n, dtype=bool)
+    for key in {(k, r) for k, r in zip(columns["kernel"], columns["resolution"])}:
+        members = np.flatnonzero((columns["kernel"] == key[0]) & (columns["resolution"] == key[1]))
+        expected[members] = brute_pareto(columns["width"][members], [columns[m][members] for m in metrics])
+    assert (grouped_pareto_mask(columns, metrics) == expected).all()
+
+
 def test_bar():
     assert bar(0, 10) == "" and bar(10, 10, width=4) == "████" and bar(5, 10, width=4) == "██"
     assert bar(1, 80, width=1) == "▏"  # a non-zero value always shows
+    assert bar(10, 10, width=4, ascii=True) == "####" and bar(1, 80, width=4, ascii=True) == "#"
 
 
 # --------------------------------------------------------------------------- command

@@ -84,3 +84,14 @@ def test_no_color_and_a_dumb_terminal_get_plain_ascii(command: str, env: dict[st
     assert not ANSI.search(raw), "no colour"
     assert raw.isascii(), "no box, arrow or bar characters"
     assert max(len(line) for line in raw.splitlines()) <= 80
+
+
+def test_a_table_past_5000_lines_is_plain_on_a_terminal_and_says_so(tmp_path: Path) -> None:
+    """Issue 14 item 9: styling every line of a long table would cost more than the analysis."""
+    layers = "".join("  - relu\n" for _ in range(5_100))
+    spec = tmp_path / "long.yaml"
+    spec.write_text(f"input: 4x8x8\nlayers:\n{layers}")
+    raw = in_terminal(["analyze", str(spec)], 100)
+    assert "convcost: note: " in raw and "a plain table (no colour) past 5,000" in raw
+    assert not ANSI.search(raw)
+    assert "relu_5100" in raw

@@ -84,12 +84,12 @@ def analyze(
         else:
             report = analyze_network(network_from(spec, layer), batch=run.batch, dtype=run.dtype)
         shown = display(to_file=target.to_file)
-        result, note = for_output(ANALYSIS_RENDERERS[target.format](
+        result = for_output(ANALYSIS_RENDERERS[target.format](
             report, shown.view(exact=exact, depth=depth, columns=chosen)), shown)
         emit(target.format, result, output=target.output, protect=[spec] if spec else [])
     except Problems as problems:
         fail_problems(problems)
     except ConvcostError as error:
         fail(error)
-    for text in ([note] if note else []) + notes:
+    for text in notes:
         sys.stderr.write(f"convcost: note: {one_line(text)}\n")

@@ -158,7 +158,7 @@ def compare(
                                      analyze(sides.candidate, batch=run.batch, dtype=run.dtype),
                                      labels=sides.labels, skipped=sides.skipped)
         shown = display(to_file=target.to_file)
-        result, _ = for_output(COMPARISON_RENDERERS[target.format](
+        result = for_output(COMPARISON_RENDERERS[target.format](
             comparison, shown.view(exact=exact, by_block=by_block)), shown)
         emit(target.format, result, output=target.output, protect=specs)
         if not sides.changed:

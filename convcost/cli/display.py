@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from ..render.common import View
 from ..render.layout import Lines
@@ -29,8 +28,7 @@ __all__ = ["STYLED_MAX_LINES", "Display", "display", "for_output"]
 STYLED_MAX_LINES = 5_000
 
 
-@dataclass(frozen=True, slots=True)
-class Display:
+class Display(NamedTuple):
     width: int | None  # None: the natural width
     ascii: bool
     styled: bool  # colour and bold (a terminal without NO_COLOR or TERM=dumb)
@@ -69,16 +67,17 @@ def display(stream: TextIO | None = None, *, to_file: bool = False) -> Display:
     return Display(width=_columns_env(), ascii=True, styled=False)
 
 
-def for_output(result: Any, shown: Display) -> tuple[Any, str | None]:
+def for_output(result: Any, shown: Display) -> Any:
     """A rendered table as ``emit`` should get it: the :class:`Lines` themselves when they are styled on a
-    terminal, else their text; and a note for stderr, or None."""
+    terminal, else their text (past STYLED_MAX_LINES with a note on stderr saying so)."""
     if not isinstance(result, Lines):
-        return result, None
+        return result
     if not shown.styled:
-        return result.text(), None
+        return result.text()
     if len(result.lines) > STYLED_MAX_LINES:
-        return result.text(), (f"{len(result.lines):,} lines: written as a plain table (no colour) past "
-                               f"{STYLED_MAX_LINES:,}; --format csv or --json suits tools better")
+        sys.stderr.write(f"convcost: note: {len(result.lines):,} lines: a plain table (no colour) past "
+                         f"{STYLED_MAX_LINES:,}; --format csv or --json suits tools better\n")
+        return result.text()
     if shown.width is not None and result.width > shown.width:
-        return result.text(), None  # wider than the terminal (--columns asked for it): let the terminal wrap it
-    return result, None
+        return result.text()  # wider than the terminal (--columns asked for it): let the terminal wrap it
+    return result

@@ -142,8 +142,8 @@ def sweep(
         )
 
         shown = display(to_file=target.to_file)
-        rendered, _ = for_output(SWEEP_RENDERERS[target.format](result, shown.view(exact=exact, limit=limit or None)),
-                                 shown)
+        rendered = for_output(SWEEP_RENDERERS[target.format](result, shown.view(exact=exact, limit=limit or None)),
+                              shown)
         emit(target.format, rendered, output=target.output, protect=[spec] if spec else [])
     except Problems as problems:
         fail_problems(problems)

@@ -149,38 +149,6 @@ def _inputs_text(row: LayerCost) -> str:
     return first if len(row.input_shapes) <= 1 else f"{first} +{len(row.input_shapes) - 1}"
 
 
-class _Cells:
-    """Cell text of every column for one row of the hierarchy (a block's subtotals or a layer)."""
-
-    def __init__(self, report: NetworkCost, exact: bool):
-        self.total = report.totals.macs
-        self.exact = exact
-
-    def cells(self, entry: Any, label: str) -> dict[str, str]:
-        item: Group | LayerCost = entry.group if entry.group is not None else entry.layer
-        exact = self.exact
-        cells = {
-            "layer": label,
-            "output": format_shape(item.output_shape),
-            "macs": _count(item.macs, exact),
-            "flops": _count(item.flops, exact),
-            "params": _count(item.params, exact),
-            "activations": humanize(item.activation_bytes, "B", exact=exact),
-            "percent": percent(item.macs, self.total),
-        }
-        if entry.group is not None:
-            cells["kind"] = entry.group.kind or "block"
-            return cells
-        layer = entry.layer
-        options = option_texts(layer)
-        cells.update(options)
-        cells["kind"] = layer.kind
-        cells["input"] = _inputs_text(layer)
-        if "kernel" in options:
-            cells["kernel/s"] = f"{options['kernel']}/{options.get('stride', '1')}"
-        return cells
-
-
 _HEADERS = {
     "layer": "Layer", "kind": "Kind", "input": "Input", "kernel": "Kernel", "stride": "Stride", "padding": "Pad",
     "dilation": "Dilation", "groups": "Groups", "kernel/s": "Kernel/s", "macs": "MACs", "flops": "FLOPs",
@@ -189,11 +157,48 @@ _HEADERS = {
 _RIGHT = {"macs", "flops", "params", "activations", "percent", "groups"}
 
 
+def _option_cell(key: str) -> Callable[[Row], str]:
+    def cell(entry: Row) -> str:
+        return "" if entry.layer is None else option_texts(entry.layer).get(key, "")
+    return cell
+
+
+def _kernel_stride(entry: Row) -> str:
+    if entry.layer is None:
+        return ""
+    options = option_texts(entry.layer)
+    return f"{options['kernel']}/{options.get('stride', '1')}" if "kernel" in options else ""
+
+
+def _cell_functions(report: NetworkCost, exact: bool) -> dict[str, Callable[[Row], str]]:
+    """Column key -> the text of a hierarchy row (a block's subtotals or a layer) in that column."""
+    total = report.totals.macs
+
+    def item(entry: Row) -> Group | LayerCost:
+        found = entry.group or entry.layer
+        assert found is not None  # a hierarchy row is a block or a layer
+        return found
+
+    return {
+        "layer": lambda entry: "  " * entry.level + entry.label,
+        "kind": lambda entry: (entry.group.kind or "block") if entry.group is not None else item(entry).kind,
+        "input": lambda entry: "" if entry.layer is None else _inputs_text(entry.layer),
+        "output": lambda entry: format_shape(item(entry).output_shape),
+        **{key: _option_cell(key) for key in ("kernel", "stride", "padding", "dilation", "groups")},
+        "kernel/s": _kernel_stride,
+        "macs": lambda entry: _count(item(entry).macs, exact),
+        "flops": lambda entry: _count(item(entry).flops, exact),
+        "params": lambda entry: _count(item(entry).params, exact),
+        "activations": lambda entry: humanize(item(entry).activation_bytes, "B", exact=exact),
+        "percent": lambda entry: percent(item(entry).macs, total),
+    }
+
+
 def _layer_columns(report: NetworkCost, view: View) -> tuple[list[Column], tuple[Row, ...]]:
-    """The per-layer table's columns, chosen for the view's width (or as ``--columns`` asks)."""
+    """The per-layer table's columns, chosen for the view's width (or as ``--columns`` asks); a column's
+    cells are only made when it is considered."""
     rows = hierarchy(report, view.depth)
-    maker = _Cells(report, view.exact)
-    table = [maker.cells(entry, "  " * entry.level + entry.label) for entry in rows]
+    functions = _cell_functions(report, view.exact)
     totals = report.totals
     exact = view.exact
     footers = {
@@ -205,7 +210,7 @@ def _layer_columns(report: NetworkCost, view: View) -> tuple[list[Column], tuple
     headers = dict(_HEADERS, output=f"Output ({shape_layout(report.input_shape)})")
 
     def make(key: str) -> Callable[[], Column]:
-        return lambda: Column(key, headers[key], [cells.get(key, "") for cells in table], right=key in _RIGHT,
+        return lambda: Column(key, headers[key], list(map(functions[key], rows)), right=key in _RIGHT,
                               footer=footers.get(key, ""))
 
     keys = ("layer", *ANALYSIS_COLUMNS[:3], "kernel/s", *ANALYSIS_COLUMNS[3:])

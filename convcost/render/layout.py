@@ -7,15 +7,14 @@ columns are left out (lowest priority first) or merged until the table fits.
 A :class:`Lines` block is plain text with optional style spans: written as is
 off a terminal (natural width, no trailing spaces, linear in the rows) and a
 Rich renderable on one (colour, bold totals). Nothing here imports Rich until a
-terminal asks for it.
+terminal asks for it. (Value types are NamedTuples: a frozen dataclass costs about a millisecond
+to create at import, and ``analyze --json`` imports this module.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
-from unicodedata import east_asian_width
+from typing import Any, NamedTuple
 
 __all__ = ["ASCII", "GAP", "UNICODE", "Cell", "Column", "Glyphs", "Lines", "choose_columns", "glyphs_for", "layout",
            "table_width", "text_width", "wrap_parts"]
@@ -25,8 +24,7 @@ Style = str | None
 Cell = str | tuple[str, Style]
 
 
-@dataclass(frozen=True, slots=True)
-class Glyphs:
+class Glyphs(NamedTuple):
     """The characters a table draws with: box-drawing and arrows, or plain ASCII (TERM=dumb, NO_COLOR)."""
 
     rule: str
@@ -46,6 +44,8 @@ def text_width(text: str) -> int:
     """Terminal cells ``text`` takes (East Asian wide characters take two)."""
     if text.isascii():
         return len(text)
+    from unicodedata import east_asian_width  # only for text beyond ASCII (a spec's own name, say)
+
     return sum(2 if east_asian_width(char) in "WF" else 1 for char in text)
 
 
@@ -53,8 +53,7 @@ def _split(cell: Cell) -> tuple[str, Style]:
     return (cell, None) if isinstance(cell, str) else cell
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
+class Column(NamedTuple):
     """A table column: its header, its alignment and its cells (one per row)."""
 
     key: str
@@ -111,27 +110,35 @@ def _pad(text: str, width: int, right: bool) -> str:
 
 
 class Lines:
-    """Lines of text, each a list of (text, style) pieces; printable by Rich, or as plain text."""
+    """Lines of text with optional style spans; printable by Rich, or as plain text.
+
+    A line is its text and a tuple of (start, end, style) spans, so a long plain table costs one string
+    per line.
+    """
 
     __slots__ = ("lines",)
 
     def __init__(self) -> None:
-        self.lines: list[list[tuple[str, Style]]] = []
+        self.lines: list[tuple[str, tuple[tuple[int, int, str], ...]]] = []
 
     def add(self, *pieces: Cell) -> Lines:
         """One line from pieces (texts or (text, style)); trailing spaces are dropped."""
-        line = [_split(piece) for piece in pieces]
-        while line and line[-1][0].rstrip() != line[-1][0]:
-            text, style = line.pop()
-            if text.rstrip():
-                line.append((text.rstrip(), style))
-                break
-        self.lines.append(line)
+        parts = [_split(piece) for piece in pieces]
+        text = "".join(part for part, _ in parts).rstrip()
+        spans = []
+        if any(style for _, style in parts):
+            start = 0
+            for part, style in parts:
+                end = min(start + len(part), len(text))
+                if style and end > start:
+                    spans.append((start, end, style))
+                start += len(part)
+        self.lines.append((text, tuple(spans)))
         return self
 
     def blank(self) -> Lines:
-        if self.lines and self.lines[-1]:
-            self.lines.append([])
+        if self.lines and self.lines[-1][0]:
+            self.lines.append(("", ()))
         return self
 
     def extend(self, other: Lines) -> Lines:
@@ -140,30 +147,42 @@ class Lines:
 
     @property
     def width(self) -> int:
-        return max((sum(text_width(text) for text, _ in line) for line in self.lines), default=0)
+        return max((text_width(text) for text, _ in self.lines), default=0)
+
+    def styles(self, index: int) -> list[tuple[str, str | None]]:
+        """Line ``index`` as (text, style) pieces, unstyled text included."""
+        text, spans = self.lines[index]
+        pieces: list[tuple[str, str | None]] = []
+        at = 0
+        for start, end, style in spans:
+            if start > at:
+                pieces.append((text[at:start], None))
+            pieces.append((text[start:end], style))
+            at = end
+        if at < len(text) or not pieces:
+            pieces.append((text[at:], None))
+        return pieces
 
     def text(self) -> str:
         """Plain text, a newline after every line."""
-        return "".join("".join(text for text, _ in line) + "\n" for line in self.lines)
-
-    def chunks(self, size: int = 2000) -> Iterator[str]:
-        """:meth:`text` in pieces of ``size`` lines, for writing a long table as it is joined."""
-        for start in range(0, len(self.lines), size):
-            yield "".join("".join(text for text, _ in line) + "\n" for line in self.lines[start:start + size])
+        return "".join(text + "\n" for text, _ in self.lines)
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
         from rich.segment import Segment
 
         styles: dict[str, Any] = {}
         newline = Segment.line()
-        for line in self.lines:
-            for text, style in line:
-                if style is None:
-                    yield Segment(text)
-                else:
+        for index, (text, spans) in enumerate(self.lines):
+            if not spans:
+                yield Segment(text)
+            else:
+                for piece, style in self.styles(index):
+                    if style is None:
+                        yield Segment(piece)
+                        continue
                     if style not in styles:
                         styles[style] = console.get_style(style)
-                    yield Segment(text, styles[style])
+                    yield Segment(piece, styles[style])
             yield newline
 
     def __rich_measure__(self, console: Any, options: Any) -> Any:
