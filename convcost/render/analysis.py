@@ -24,7 +24,7 @@ __all__ = ["ANALYSIS_COLUMNS", "ANALYSIS_RENDERERS", "CONVENTIONS", "REPORT_COLU
 CONVENTIONS = {
     "macs": "multiply-accumulates of convolution and linear layers only, bias excluded",
     "flops": "2 per MAC + bias adds + batch norm, activation, pooling, add, upsample and softmax work "
-             "(see flops_by_category and docs/conventions.md)",
+             "(itemised in flops_by_category; the conventions: convcost --help)",
     "params": "trainable weights, biases and batch-norm scale/shift; running statistics are buffers",
     "bytes": "element counts x dtype size; activation_bytes is each layer's output tensor, "
              "peak_activation_bytes the most alive at once when tensors are freed after their last reader",
@@ -285,7 +285,7 @@ def report_renderable(report: NetworkCost, view: View = View()) -> Lines:
 # --------------------------------------------------------------------------- markdown
 
 MARKDOWN_NOTE = ("MACs are multiply-accumulates of conv and linear layers, bias excluded; "
-                 "FLOPs = 2 x MACs + bias and elementwise work (see docs/conventions.md).")
+                 "FLOPs = 2 x MACs + bias and elementwise work (see convcost --help).")
 
 
 def report_markdown(report: NetworkCost, view: View = View()) -> str:
