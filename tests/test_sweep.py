@@ -98,6 +98,20 @@ def test_network_sweep_equals_scalar_engine(stem, resolutions, expand):
         assert point["baseline_macs"] == analyze(net).totals.macs
 
 
+def test_network_sweep_leaves_the_first_conv_alone_as_the_rewrite_does():
+    """Issue 13 item 4: the sweep and the scalar rewrite agree on the stem, with and without --include-first."""
+    network = load(str(EXAMPLES / "resnet18.yaml"))
+    for include_first in (False, True):
+        result = sweep_network(network, fractions=[Fraction(1, 4)], expand=True, include_first=include_first)
+        rule = BottleneckRule(fraction=Fraction(1, 4), expand=True, include_first=include_first)
+        totals = analyze(insert_bottlenecks(network, rule)).totals
+        assert all(result.point(0)[m] == getattr(totals, m) for m in METRICS)
+    skipped = sweep_network(network, fractions=[Fraction(1, 4)], expand=True).point(0)["macs"]
+    included = sweep_network(network, fractions=[Fraction(1, 4)], expand=True, include_first=True).point(0)["macs"]
+    # conv1 (3 -> 64, 7x7, 112x112 out) vs its rewrite 3 -> 1 (224x224) -> 1 (7x7) -> 64
+    assert skipped - included == 112 * 112 * 64 * 3 * 49 - (224 * 224 * 3 + 112 * 112 * 49 + 112 * 112 * 64)
+
+
 def test_network_sweep_with_widths_and_batch():
     network = load(str(EXAMPLES / "resnet18.yaml"))
     result = sweep_network(network, widths=[16, 64, 1000], batch=3, dtype="float16")
