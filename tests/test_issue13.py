@@ -477,3 +477,30 @@ def test_readme_examples_run_as_written_and_exit_as_documented(line: str, tmp_pa
     assert done.returncode == expected, (line, done.stderr)
     assert "Traceback" not in done.stderr
     assert done.stdout.strip() or "--output" in line
+
+
+def test_3_the_builders_generated_names_are_the_ones_compare_treats_as_positional() -> None:
+    """compare.is_generated_name mirrors the builder's kind_N naming: every unnamed layer, structure and
+    template use is recognised, and no name the spec gave is."""
+    from convcost.compare import is_generated_name
+
+    text = """input: 16x8x8
+blocks:
+  unit:
+    params: [width]
+    layers:
+      - conv: {out: $width, kernel: 3, padding: 1}
+      - relu
+layers:
+  - conv: {name: stem, out: 16, kernel: 3, padding: 1}
+  - unit: {width: 16}
+  - residual: {body: [conv: {out: 16, kernel: 1}, max_pool: {kernel: 3, stride: 1, padding: 1}]}
+  - sequence: {name: stage, layers: [relu, global_avg_pool]}
+"""
+    report = analyze(loads(text))
+    templates = {kind for _, kind in report.blocks}
+    parts = {part for row in report.layers for part in row.name.split(".")}
+    named = {"stem", "stage", "body", "add"}
+    assert named <= parts
+    for part in parts:
+        assert is_generated_name(part, templates) == (part not in named), part
