@@ -22,6 +22,10 @@ b. scale: generated specs (benchmarks/gen_specs.py) of 1,000 / 10,000 / 100,000
 c. sweep: the rows of benchmarks/bench_sweep.py (>= 1e6 points/s end to end,
    identical to the scalar engine).
 d. memory: peak RSS of the start-up run in (a), target < 40 MiB.
+e. with ``--table``: the table format against JSON at 10,000 and 100,000 layers
+   (benchmarks/bench_table.py; table within 3x JSON, linear in the rows).
+f. with ``--completion``: start-up with and without typer's shell completion
+   (``--install-completion``/``--show-completion``), target < 10 ms extra.
 """
 
 from __future__ import annotations
@@ -329,6 +333,37 @@ def sweep(table: Table, env: dict[str, str], cpu: int) -> None:
             table.add(f"  info: {name}", ", ".join(f"{k}={v}" for k, v in row.items() if k != "name"))
 
 
+# Runs in the child: the CLI on one spec with typer's completion options on (as shipped) or off.
+COMPLETION_CHILD = '''\
+import sys
+from convcost.cli import app
+if sys.argv[1] == "off":
+    app._add_completion = False
+sys.argv = ["convcost", "analyze", sys.argv[2], "--json"]
+from convcost.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+'''
+COMPLETION_TARGET_MS = 10.0
+
+
+def completion(table: Table, env: dict[str, str], cpu: int, tmp: str, runs: int, spec: str) -> None:
+    """Whole-process CPU of analyze --json with completion on and off, interleaved; the median difference."""
+    on: list[float] = []
+    off: list[float] = []
+    for _ in range(runs):
+        on.append(run_child([sys.executable, "-c", COMPLETION_CHILD, "on", spec], env, cpu).cpu)
+        off.append(run_child([sys.executable, "-c", COMPLETION_CHILD, "off", spec], env, cpu).cpu)
+    extra = (median(on) - median(off)) * 1000
+    differences = sorted((a - b) * 1000 for a, b in zip(on, off))
+    table.section(f"f. shell completion (analyze --json, whole process CPU, {runs} interleaved pairs)")
+    table.add("  completion on - off", f"{extra:+.1f} ms (on {median(on) * 1000:.0f} ms, off {median(off) * 1000:.0f} "
+              f"ms; pairwise median {median(differences):+.1f} ms)", f"< {COMPLETION_TARGET_MS:.0f} ms",
+              extra < COMPLETION_TARGET_MS)
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -350,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-runs", type=int, default=5,
                         help="runs per scale point (default 5; fewer at 100,000 layers when time runs short)")
     parser.add_argument("--stages", action="store_true", help="also time the stages of the largest specs")
+    parser.add_argument("--table", action="store_true", help="also the table format vs JSON at scale (section e)")
+    parser.add_argument("--completion", action="store_true",
+                        help="also the start-up cost of shell completion (section f)")
     parser.add_argument("--spec", default=os.path.join(ROOT, "examples", "resnet50.yaml"),
                         help="spec for the start-up figure (default examples/resnet50.yaml)")
     args = parser.parse_args(argv)
@@ -370,6 +408,12 @@ def main(argv: list[str] | None = None) -> int:
         sweep(table, env, cpu)
         if args.stages:
             stages(table, env, cpu, paths)
+        if args.table:
+            import bench_table  # benchmarks/bench_table.py
+
+            bench_table.table_section(table, env, cpu, tmp, 3)
+        if args.completion:
+            completion(table, env, cpu, tmp, args.runs * 3, spec)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"machine: {machine()}")

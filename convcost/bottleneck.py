@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from types import MappingProxyType
 
 from .errors import Location, SpecError
 from .layers import (
@@ -34,16 +35,20 @@ from .network import Network, Node
 from .units import format_shape
 
 __all__ = [
+    "SKIP_CATEGORIES",
     "BottleneckRule",
+    "Skip",
     "apply_marked_bottlenecks",
     "bottleneck_layers",
     "bottleneck_width",
+    "first_conv",
     "has_marked_bottlenecks",
     "has_marked_reductions",
     "insert_bottlenecks",
     "insert_bottlenecks_at",
-    "is_eligible",
+    "plan_bottlenecks",
     "remove_reductions",
+    "skip_reason",
     "with_input_shape",
 ]
 
@@ -59,7 +64,9 @@ class BottleneckRule:
     channels, floored, at least 1) is given. A conv is eligible when
     ``groups == 1``, its largest kernel side is at least ``min_kernel``, it
     reads at least ``min_in_channels`` channels, and it reads more channels
-    than the width (with ``expand``, also writes more).
+    than the width (with ``expand``, also writes more). The network's first
+    conv reads the raw input (3 RGB channels, say), where a reduction only
+    throws information away; it is left alone unless ``include_first``.
     """
 
     width: int | None = None
@@ -67,6 +74,7 @@ class BottleneckRule:
     expand: bool = False
     min_kernel: int = 2
     min_in_channels: int = 1
+    include_first: bool = False
 
     def __post_init__(self) -> None:
         if (self.width is None) == (self.fraction is None):
@@ -90,20 +98,6 @@ def bottleneck_width(in_channels: int, width: int | Fraction | None) -> int:
     if width is None:
         raise ValueError("no bottleneck width")
     return width
-
-
-def is_eligible(layer: Layer, width: int, *, expand: bool = False, min_kernel: int = 2,
-                min_in_channels: int = 1) -> bool:
-    """Would a 1x1 reduction to ``width`` channels before ``layer`` make sense?"""
-    return (
-        isinstance(layer, Conv)
-        and not layer.reduction
-        and layer.groups == 1
-        and max(layer.kernel) >= min_kernel
-        and layer.in_channels >= min_in_channels
-        and layer.in_channels > width
-        and (not expand or layer.out_channels > width)
-    )
 
 
 def bottleneck_layers(layer: Conv, width: int, expand: bool = False) -> tuple[Conv, ...]:
@@ -204,17 +198,78 @@ def _insert(network: Network, plan: Callable[[Node], int | None], expand: bool) 
     return _rebuild(network, entries, mapping)
 
 
+def first_conv(network: Network) -> str | None:
+    """The name of the network's first convolution (in execution order), if it has one."""
+    return next((node.name for node in network.nodes if isinstance(node.layer, Conv)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A conv a bottleneck rewrite leaves alone: its name, the kind of reason (a key of SKIP_CATEGORIES) and why."""
+
+    name: str
+    category: str
+    reason: str
+
+
+#: Why a rewrite skips a conv, in a few words each (the per-conv reason has the numbers).
+SKIP_CATEGORIES = MappingProxyType({
+    "first": "the network's first conv, reading the raw input (--include-first rewrites it)",
+    "reduction": "marked 1x1 reductions already",
+    "groups": "grouped or depthwise (a bottleneck needs groups 1)",
+    "kernel": "kernel below --min-kernel",
+    "min_channels": "fewer input channels than --min-channels",
+    "narrow": "no more input channels than the bottleneck width",
+    "expand": "no more output channels than the bottleneck width (--expand needs more)",
+})
+
+
+def skip_reason(node: Node, width: int, rule: BottleneckRule, first: str | None) -> Skip | None:
+    """Why ``rule`` leaves the conv of ``node`` alone, or None when it puts a reduction to ``width`` before it."""
+    layer = node.layer
+    assert isinstance(layer, Conv)
+    if layer.reduction:
+        return Skip(node.name, "reduction", "a marked 1x1 reduction already")
+    if layer.groups != 1:
+        return Skip(node.name, "groups", f"groups={layer.groups}; a bottleneck needs groups 1")
+    if max(layer.kernel) < rule.min_kernel:
+        return Skip(node.name, "kernel",
+                    f"kernel {'x'.join(map(str, layer.kernel))} is below --min-kernel {rule.min_kernel}")
+    if node.name == first and not rule.include_first:
+        return Skip(node.name, "first", f"the network's first conv, reading the raw {layer.in_channels}-channel "
+                                        "input (--include-first rewrites it)")
+    if layer.in_channels < rule.min_in_channels:
+        return Skip(node.name, "min_channels",
+                    f"reads {layer.in_channels} channels, fewer than --min-channels {rule.min_in_channels}")
+    if layer.in_channels <= width:
+        return Skip(node.name, "narrow", f"reads {layer.in_channels} channels, not more than the width {width}")
+    if rule.expand and layer.out_channels <= width:
+        return Skip(node.name, "expand",
+                    f"writes {layer.out_channels} channels, not more than the width {width} (--expand needs more)")
+    return None
+
+
+def plan_bottlenecks(network: Network, rule: BottleneckRule) -> tuple[dict[str, int], tuple[Skip, ...]]:
+    """Where ``rule`` puts a reduction (conv name -> width) and which convs it skips, each with the reason."""
+    first = first_conv(network)
+    widths: dict[str, int] = {}
+    skipped: list[Skip] = []
+    for node in network.nodes:
+        if not isinstance(node.layer, Conv):
+            continue
+        width = rule.width_for(node.layer.in_channels)
+        skip = skip_reason(node, width, rule, first)
+        if skip is None:
+            widths[node.name] = width
+        else:
+            skipped.append(skip)
+    return widths, tuple(skipped)
+
+
 def insert_bottlenecks(network: Network, rule: BottleneckRule) -> Network:
     """A 1x1 reduction before every conv the rule finds eligible; every original output shape is kept."""
-    def plan(node: Node) -> int | None:
-        if not isinstance(node.layer, Conv):
-            return None
-        width = rule.width_for(node.layer.in_channels)
-        eligible = is_eligible(node.layer, width, expand=rule.expand, min_kernel=rule.min_kernel,
-                               min_in_channels=rule.min_in_channels)
-        return width if eligible else None
-
-    return _insert(network, plan, rule.expand)
+    widths, _ = plan_bottlenecks(network, rule)
+    return insert_bottlenecks_at(network, widths, rule.expand)
 
 
 def insert_bottlenecks_at(network: Network, widths: Mapping[str, int], expand: bool = False) -> Network:

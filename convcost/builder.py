@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import Location, SpecError, did_you_mean
 from .expressions import condition, resolve
-from .kinds import COMMON_KEYS, LAYER_KINDS
+from .kinds import COMMON_KEYS, LAYER_KINDS, PYTORCH_KEYS
 from .layers import Identity, Layer, LayerError, Shape
 from .located import LocatedDict, LocatedList
 from .network import Block, Input, Network, Node, input_ref
@@ -96,8 +96,11 @@ class _Stop(Exception):
 def _check_keys(kind: str, raw: LocatedDict, allowed: tuple[str, ...], name: str) -> None:
     for key in raw:
         if key not in allowed:
-            raise SpecError(f"unknown key '{key}' for {kind}{did_you_mean(key, allowed)}; "
-                            f"allowed: {', '.join(allowed)}", raw.at(key), name)
+            ours = PYTORCH_KEYS.get(key, "")  # PyTorch's name for an option: say what it is called here
+            hint = (f" (PyTorch's {key} is '{ours}' here)" if ours in allowed
+                    else f" ({key} is not written: it is read from the input's shape)"
+                    if ours is None and key in PYTORCH_KEYS else did_you_mean(key, allowed))
+            raise SpecError(f"unknown key '{key}' for {kind}{hint}; allowed: {', '.join(allowed)}", raw.at(key), name)
 
 
 class _Builder:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .attributes import layer_options
 from .layers import (
     ACTIVATIONS, Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose,
     Crop, Dropout, Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU,
@@ -227,6 +228,7 @@ class LayerCost(_Counts):
     line: int = 0
     category: str = "other"
     inputs: tuple[str, ...] = ()  # the names of the tensors it reads
+    options: tuple[tuple[str, Any], ...] = ()  # what the layer was built with (convcost.attributes)
 
     @property
     def input_shape(self) -> Shape:
@@ -322,6 +324,7 @@ def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",
             line=node.where.line,
             category=layer_category(node.layer),
             inputs=tuple(network.name_of(ref) for ref in node.inputs),
+            options=layer_options(node.layer),
         ))
     by_category = dict.fromkeys(FLOP_CATEGORIES, 0)
     for row in rows:

@@ -25,10 +25,15 @@ from .layers.base import LAYOUTS
 from .options import PER_AXIS, Options
 from .units import format_shape
 
-__all__ = ["COMMON_KEYS", "LAYER_KINDS", "Kind"]
+__all__ = ["COMMON_KEYS", "LAYER_KINDS", "PYTORCH_KEYS", "Kind"]
 
 #: Keys every entry may carry: its local name, a repeat count, the tensor it reads and a condition.
 COMMON_KEYS = ("name", "repeat", "from", "if")
+
+#: PyTorch's argument names -> the key a spec uses instead (None: not written, read from the input's shape).
+PYTORCH_KEYS = MappingProxyType({"out_channels": "out", "out_features": "out", "kernel_size": "kernel",
+                                 "scale_factor": "scale", "in_channels": None, "in_features": None,
+                                 "num_features": None})
 
 
 @dataclass(frozen=True, slots=True)

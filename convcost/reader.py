@@ -34,6 +34,13 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NO_KEY: Any = object()
 
 
+def _lines_between(text: str, start: Any, end: Any) -> str:
+    """The source lines from one YAML mark to another (both included), or '' without marks."""
+    if start is None or end is None:
+        return ""
+    return "\n".join(text.splitlines()[start.line:end.line + 1])
+
+
 def read_yaml(text: str, source: str) -> Any:
     """The one YAML document of ``text`` as located values; raises :class:`SpecError`."""
     parser = _LOADER(text)
@@ -49,6 +56,9 @@ def read_yaml(text: str, source: str) -> Any:
             if "flow" in exc.context:
                 mark = exc.context_mark  # an unclosed [ or { is fixed where it opens
         where = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
+        expression = re.search(r"\$\{[^}\n]*\}?", _lines_between(text, exc.context_mark, exc.problem_mark))
+        if exc.context and "flow" in exc.context and expression:
+            problem += f"; a ${{...}} inside [...] or {{...}} must be quoted: \"{expression.group()}\""
         raise SpecError(f"malformed YAML: {problem}", where) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"malformed YAML: {str(exc).splitlines()[0]}", Location(source)) from None

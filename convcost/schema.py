@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .attributes import OPTION_KEYS
 from .budget import BUDGET_KEYS
 from .costs import FLOP_CATEGORIES
 from .kinds import COMMON_KEYS, LAYER_KINDS
@@ -217,6 +218,15 @@ def _integers(*names: str) -> dict[str, Any]:
     return {name: {"type": "integer", "minimum": 0} for name in names}
 
 
+def _layer_options_schema() -> dict[str, Any]:
+    """A report row's ``options`` (convcost.attributes): per-axis lists of ints, ``same`` padding, ints, flags."""
+    axes = {"type": "array", "minItems": 1, "maxItems": 3, "items": {"type": "integer", "minimum": 0}}
+    kinds: dict[str, Any] = {"groups": {"type": "integer", "minimum": 1}, "bias": {"type": "boolean"},
+                             "ceil_mode": {"type": "boolean"}, "padding": {"anyOf": [axes, {"const": "same"}]}}
+    return {"type": "object", "description": "what the layer was built with; empty for layers without such options",
+            "properties": {key: kinds.get(key, axes) for key in OPTION_KEYS}, "additionalProperties": False}
+
+
 def report_schema() -> dict[str, Any]:
     """JSON Schema of ``convcost analyze --json`` (docs/report.schema.json is this, written out)."""
     shape = {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}
@@ -232,7 +242,7 @@ def report_schema() -> dict[str, Any]:
             "line": {"type": "integer", "minimum": 0},
             "input_shape": shape, "input_shapes": {"type": "array", "minItems": 1, "items": shape},
             "inputs": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-            "output_shape": shape, "flops_by_category": by_category,
+            "output_shape": shape, "flops_by_category": by_category, "options": _layer_options_schema(),
             **_integers("macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes"),
         },
         "additionalProperties": False,

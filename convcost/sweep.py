@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from .bottleneck import insert_bottlenecks_at, with_input_shape
+from .bottleneck import first_conv, insert_bottlenecks_at, with_input_shape
 from .costs import analyze, peak_activation_elements
 from .layers import Conv, Shape, conv_output_length, numel
 from .network import Network
 from .units import FLOPS_PER_MAC, dtype_bytes
 
-__all__ = ["METRICS", "SweepResult", "pareto_mask", "sweep_layer", "sweep_network"]
+__all__ = ["METRICS", "SweepResult", "grouped_pareto_mask", "pareto_mask", "sweep_layer", "sweep_network"]
 
 #: Quantities computed per point (lower is better); the Pareto front trades them against width.
 METRICS = ("macs", "flops", "params", "activation_bytes", "peak_activation_bytes")
@@ -53,9 +53,11 @@ class SweepResult:
     """Columns of equal length, one entry per grid point.
 
     ``width`` (int, or the fraction as a float for fraction sweeps), ``kernel``
-    (label index into ``kernel_labels``), ``resolution`` (0 = as written),
-    ``applied`` (bool), the METRICS, ``baseline_<metric>`` (the design without
-    any bottleneck at that kernel and resolution) and ``pareto`` (bool).
+    (index into ``kernel_labels`` and ``kernels``), ``resolution`` (0 = as
+    written), ``applied`` (bool), the METRICS, ``baseline_<metric>`` (the
+    design without any bottleneck at that kernel and resolution) and
+    ``pareto`` (bool: no point of the same kernel and resolution keeps at least
+    the width for no more of every Pareto metric, one strictly less).
     """
 
     target: str
@@ -63,21 +65,38 @@ class SweepResult:
     batch: int
     dtype: str
     width_kind: str  # "width" or "fraction"
-    kernel_labels: tuple[str, ...]
+    kernel_labels: tuple[str, ...]  # "5", "1x7"; "-" for a whole network
     columns: Mapping[str, np.ndarray]
     swept: tuple[str, ...]  # which of width/kernel/resolution vary
     pareto_metrics: tuple[str, ...] = ("macs",)
+    kernels: tuple[tuple[int, ...], ...] = ()  # the kernel of each label (none for a whole network)
 
     def __len__(self) -> int:
         return len(self.columns["macs"])
 
+    @property
+    def written_resolution(self) -> int | None:
+        """The input's spatial side as written, when every side is equal (else None)."""
+        spatial = self.input_shape[1:]
+        return spatial[0] if spatial and len(set(spatial)) == 1 else None
+
+    def kernel_value(self, index: int) -> int | list[int] | None:
+        """A kernel as data: 5 for 5x5, [1, 7] per axis, None for a whole-network sweep."""
+        if index >= len(self.kernels):
+            return None
+        kernel = self.kernels[index]
+        return kernel[0] if len(set(kernel)) == 1 else list(kernel)
+
     def point(self, index: int) -> dict[str, Any]:
-        """One point with exact Python values."""
+        """One point with exact Python values; ``kernel`` as :meth:`kernel_value`, ``resolution`` the input's
+        side (as written when not swept; None for a non-square input)."""
         row: dict[str, Any] = {}
         for name, column in self.columns.items():
             value = column[index]
             if name == "kernel":
-                row[name] = self.kernel_labels[int(value)]
+                row[name] = self.kernel_value(int(value))
+            elif name == "resolution":
+                row[name] = int(value) or self.written_resolution
             elif column.dtype == bool:
                 row[name] = bool(value)
             elif name == "width" and self.width_kind == "fraction":
@@ -197,14 +216,30 @@ def sweep_layer(layer: Conv, input_shape: Shape, widths: Sequence[int], *, kerne
         columns[f"baseline_{metric}"] = base.ravel()
     swept = tuple(axis for axis, options in (("width", widths), ("kernel", kernels), ("resolution", resolutions))
                   if options is not None and len(options) > 1)
-    columns["pareto"] = pareto_mask(columns["width"], [columns[m] for m in pareto_metrics])
+    columns["pareto"] = grouped_pareto_mask(columns, pareto_metrics)
     return SweepResult(target=name, input_shape=tuple(input_shape), batch=batch, dtype=dtype, width_kind="width",
                        kernel_labels=tuple(_kernel_label(k) for k in kernel_options),
                        columns=MappingProxyType(columns), swept=swept or ("width",),
-                       pareto_metrics=tuple(pareto_metrics))
+                       pareto_metrics=tuple(pareto_metrics), kernels=tuple(tuple(k) for k in kernel_options))
 
 
 # --------------------------------------------------------------------------- Pareto front
+
+def grouped_pareto_mask(columns: Mapping[str, np.ndarray], metrics: Sequence[str]) -> np.ndarray:
+    """:func:`pareto_mask` within each (kernel, resolution) group: a larger kernel or input always costs
+    more at the same width, so comparing across them would mark every such point dominated."""
+    kernel, resolution = columns["kernel"], columns["resolution"]
+    order = np.lexsort((resolution, kernel))  # groups become contiguous runs
+    k, r = kernel[order], resolution[order]
+    starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]) | (r[1:] != r[:-1])])
+    if len(starts) <= 1:
+        return pareto_mask(columns["width"], [columns[m] for m in metrics])
+    mask = np.zeros(len(order), dtype=bool)
+    for start, stop in zip(starts, np.r_[starts[1:], len(order)]):
+        members = order[start:stop]
+        mask[members] = pareto_mask(columns["width"][members], [columns[m][members] for m in metrics])
+    return mask
+
 
 def pareto_mask(width: np.ndarray, costs: Sequence[np.ndarray]) -> np.ndarray:
     """True where no other point has at least the width and at most every cost, one strictly better.
@@ -267,8 +302,9 @@ def sweep_network(network: Network, *, widths: Sequence[int] | None = None,
                   fractions: Sequence[Fraction] | None = None, resolutions: Sequence[int] | None = None,
                   expand: bool = False, min_kernel: int = 2, min_in_channels: int = 1, batch: int = 1,
                   dtype: str = "float32", pareto_metrics: Sequence[str] = ("macs",),
-                  progress: Progress | None = None) -> SweepResult:
-    """The whole network with a bottleneck of each width (or fraction) before every eligible conv."""
+                  progress: Progress | None = None, include_first: bool = False) -> SweepResult:
+    """The whole network with a bottleneck of each width (or fraction) before every eligible conv
+    (as :class:`convcost.bottleneck.BottleneckRule` decides, the first conv left alone unless ``include_first``)."""
     if (widths is None) == (fractions is None):
         raise ValueError("give widths or fractions")
     values: list[Any] = list(widths if widths is not None else fractions)  # type: ignore[arg-type]
@@ -282,12 +318,12 @@ def sweep_network(network: Network, *, widths: Sequence[int] | None = None,
     for shape in shapes:
         net = network if resolutions is None else with_input_shape(network, shape)
         chunks.append(_network_points(net, values, fractions is not None, expand, min_kernel, min_in_channels,
-                                      batch, dtype, 0 if resolutions is None else shape[1]))
+                                      batch, dtype, 0 if resolutions is None else shape[1], include_first))
         done += len(values)
         if progress is not None:
             progress(done, total_points)
     columns = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
-    columns["pareto"] = pareto_mask(columns["width"], [columns[m] for m in pareto_metrics])
+    columns["pareto"] = grouped_pareto_mask(columns, pareto_metrics)
     swept = tuple(axis for axis, options in (("width", values), ("resolution", resolutions))
                   if options is not None and len(options) > 1)
     return SweepResult(target=network.name, input_shape=network.input_shape, batch=batch, dtype=dtype,
@@ -297,13 +333,16 @@ def sweep_network(network: Network, *, widths: Sequence[int] | None = None,
 
 
 def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: bool, min_kernel: int,
-                    min_in_channels: int, batch: int, dtype: str, resolution: int) -> dict[str, np.ndarray]:
+                    min_in_channels: int, batch: int, dtype: str, resolution: int,
+                    include_first: bool) -> dict[str, np.ndarray]:
     size = dtype_bytes(dtype)
     report = analyze(net, batch=batch, dtype=dtype)
     totals = report.totals
+    first = None if include_first else first_conv(net)
     candidates = [(node, node.layer) for node in net.nodes
                   if isinstance(node.layer, Conv) and node.layer.groups == 1 and not node.layer.reduction
-                  and max(node.layer.kernel) >= min_kernel and node.layer.in_channels >= min_in_channels]
+                  and max(node.layer.kernel) >= min_kernel and node.layer.in_channels >= min_in_channels
+                  and node.name != first]
     count = len(values)
     c_max = max([conv.in_channels for _, conv in candidates] + [conv.out_channels for _, conv in candidates] + [1])
     s_max = max([numel(n.input_shape[1:]) for n, _ in candidates] + [numel(n.output_shape[1:]) for n, _ in candidates]

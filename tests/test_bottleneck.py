@@ -36,7 +36,7 @@ def conv_out(length: int, k: int, s: int, p: int, d: int = 1) -> int:
 
 def test_classic_5x5_after_1x1():
     network = loads("input: 192x28x28\nlayers:\n  - conv: {name: c, out: 32, kernel: 5, padding: same}\n")
-    rewritten = insert_bottlenecks(network, BottleneckRule(width=16))
+    rewritten = insert_bottlenecks(network, BottleneckRule(width=16, include_first=True))
     assert [node.name for node in rewritten.nodes] == ["c_reduce", "c"]
     assert rewritten.output_shape == network.output_shape == (32, 28, 28)
     hw = 28 * 28
@@ -51,7 +51,7 @@ def test_classic_5x5_after_1x1():
 
 def test_expand_is_resnet_style():
     network = loads("input: 256x14x14\nlayers:\n  - conv: {name: c, out: 256, kernel: 3, padding: 1, bias: false}\n")
-    rewritten = insert_bottlenecks(network, BottleneckRule(width=64, expand=True))
+    rewritten = insert_bottlenecks(network, BottleneckRule(width=64, expand=True, include_first=True))
     assert [node.name for node in rewritten.nodes] == ["c_reduce", "c", "c_expand"]
     assert [node.output_shape for node in rewritten.nodes] == [(64, 14, 14), (64, 14, 14), (256, 14, 14)]
     hw = 14 * 14
@@ -62,7 +62,7 @@ def test_expand_is_resnet_style():
 def test_fraction_is_floored_per_layer():
     network = loads("input: 100x8x8\nlayers:\n  - conv: {name: a, out: 30, kernel: 3}\n"
                     "  - conv: {name: b, out: 10, kernel: 3}\n")
-    rewritten = insert_bottlenecks(network, BottleneckRule(fraction=Fraction(1, 3)))
+    rewritten = insert_bottlenecks(network, BottleneckRule(fraction=Fraction(1, 3), include_first=True))
     widths = {node.name: node.layer.out_channels for node in rewritten.nodes if node.name.endswith("_reduce")}
     assert widths == {"a_reduce": 33, "b_reduce": 10}
 
@@ -77,18 +77,19 @@ def test_fraction_is_floored_per_layer():
 ])
 def test_eligibility(spec, width, eligible):
     network = loads(f"input: 64x9x9\nlayers:\n  - {spec}\n")
-    rewritten = insert_bottlenecks(network, BottleneckRule(width=width))
+    rewritten = insert_bottlenecks(network, BottleneckRule(width=width, include_first=True))
     assert (len(rewritten.nodes) == 2) is eligible
 
 
 def test_thresholds():
     network = loads("input: 64x9x9\nlayers:\n  - conv: {out: 32, kernel: 3}\n  - conv: {out: 32, kernel: 5}\n")
-    assert len(insert_bottlenecks(network, BottleneckRule(width=8, min_kernel=5)).nodes) == 3
-    assert len(insert_bottlenecks(network, BottleneckRule(width=8, min_in_channels=40)).nodes) == 3
-    assert len(insert_bottlenecks(network, BottleneckRule(width=16, expand=True)).nodes) == 6
+    assert len(insert_bottlenecks(network, BottleneckRule(width=8, min_kernel=5, include_first=True)).nodes) == 3
+    assert len(insert_bottlenecks(network, BottleneckRule(width=8, min_in_channels=40,
+                                                          include_first=True)).nodes) == 3
+    assert len(insert_bottlenecks(network, BottleneckRule(width=16, expand=True, include_first=True)).nodes) == 6
     # width 32: the first conv writes 32 (not > 32, nothing to expand), the second reads 32
-    assert len(insert_bottlenecks(network, BottleneckRule(width=32, expand=True)).nodes) == 2
-    assert len(insert_bottlenecks(network, BottleneckRule(width=32)).nodes) == 3
+    assert len(insert_bottlenecks(network, BottleneckRule(width=32, expand=True, include_first=True)).nodes) == 2
+    assert len(insert_bottlenecks(network, BottleneckRule(width=32, include_first=True)).nodes) == 3
 
 
 def test_rewrite_is_pure():
@@ -159,8 +160,8 @@ def closed_form_macs_delta(network, width_of, expand):
        use_fraction=st.booleans(), expand=st.booleans())
 def test_random_rewrite_keeps_shapes_and_saves_the_closed_form(spec, width, fraction, use_fraction, expand):
     network = build(spec)
-    rule = BottleneckRule(fraction=fraction, expand=expand) if use_fraction else BottleneckRule(width=width,
-                                                                                                expand=expand)
+    rule = (BottleneckRule(fraction=fraction, expand=expand, include_first=True) if use_fraction
+            else BottleneckRule(width=width, expand=expand, include_first=True))
     rewritten = insert_bottlenecks(network, rule)
     shapes = {node.name: node.output_shape for node in rewritten.nodes}
     for node in network.nodes:

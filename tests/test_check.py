@@ -252,12 +252,16 @@ def test_check_reports_every_problem_with_its_location(tmp_path: Path) -> None:
     assert result.stdout == f"{spec}: invalid: {len(EXPECTED)} problems\n"
 
 
-def test_analyze_still_stops_at_the_first_problem(tmp_path: Path) -> None:
+def test_analyze_reports_every_problem_like_check(tmp_path: Path) -> None:
+    """Issue 13 item 9: analyze stopped at the first problem (one line, 'colour') where check listed all seven."""
     spec = write(tmp_path, "many.yaml", MANY_PROBLEMS)
     result = runner.invoke(app, ["analyze", spec])
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"convcost: error: {spec}:3:1: unknown top-level key 'colour'")
+    checked = runner.invoke(app, ["check", spec]).stderr.splitlines()
+    assert len(lines) == len(PROBLEMS) == len(checked) == 7
+    assert lines == [f"convcost: error: {line}" for line in checked]
+    assert lines[0].startswith(f"convcost: error: {spec}:3:1: unknown top-level key 'colour'")
     assert result.stdout == ""
 
 

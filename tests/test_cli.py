@@ -86,7 +86,7 @@ def test_spec_from_stdin():
 
 @pytest.mark.parametrize("args,message", [
     (["analyze"], "give a SPEC file"),
-    (["analyze", "x.yaml", "--input", "3x8x8"], "either SPEC or --input"),
+    (["analyze", "x.yaml", "--out", "8"], "either SPEC or layer flags"),
     ([*CLASSIC, "--dtype", "float64"], "--dtype must be one of"),
     ([*CLASSIC, "--batch", "0"], "--batch must be >= 1"),
 ])

@@ -136,13 +136,20 @@ def test_a_vs_b_is_the_inverse_of_b_vs_a(a, b):
             assert forward.total("baseline", field) == 0 or forward.total("candidate", field) == 0
         else:
             assert ratio * inverse == 1 and isinstance(ratio, Fraction)
-    swap = {"added": "removed", "removed": "added", "changed": "changed", "same": "same"}
-    back = {row.name: row for row in backward.layers}
-    assert len(back) == len(forward.layers)
+    swap = {"added": "removed", "removed": "added", "changed": "changed", "replaced": "replaced", "same": "same"}
+
+    def side(row, which):
+        layer = getattr(row, which)
+        return None if layer is None else layer.name
+
+    # the same pairs either way round (the matching is symmetric), each with the inverse status and deltas
+    back = {(side(row, "candidate"), side(row, "baseline")): row for row in backward.layers}
+    assert len(back) == len(backward.layers) == len(forward.layers)
     for row in forward.layers:
-        assert back[row.name].status == swap[row.status]
+        other = back[(side(row, "baseline"), side(row, "candidate"))]
+        assert other.status == swap[row.status]
         for field in LAYER_FIELDS:
-            assert row.delta(field) == -back[row.name].delta(field)
+            assert row.delta(field) == -other.delta(field)
 
 
 def test_delta_is_candidate_minus_baseline_by_name():
@@ -173,7 +180,9 @@ def test_random_pairs_are_exact_inverses_and_sum_up(first, second, batch):
     forward, backward = compare(a, b), compare(b, a)
     assert forward.deltas() == {field: -value for field, value in backward.deltas().items()}
     # every layer of both sides appears exactly once, and the layer deltas add up to the total deltas
-    assert sorted(row.name for row in forward.layers) == sorted({r.name for r in a.layers} | {r.name for r in b.layers})
+    for which, report in (("baseline", a), ("candidate", b)):
+        shown = [getattr(row, which) for row in forward.layers if getattr(row, which) is not None]
+        assert sorted(shown, key=lambda layer: layer.name) == sorted(report.layers, key=lambda layer: layer.name)
     for field in LAYER_FIELDS:
         assert sum(row.delta(field) for row in forward.layers) == forward.delta(field)
     assert compare(a, a).deltas() == dict.fromkeys(TOTAL_FIELDS, 0)
@@ -229,14 +238,16 @@ def test_compare_csv_is_pure():
 # --------------------------------------------------------------------------- other forms and errors
 
 def test_reduce_fraction_and_expand_on_a_spec():
-    result = invoke("compare", str(EXAMPLES / "one_by_one_naive.yaml"), "--reduce", "0.25", "--expand", "--json")
+    # The spec's only conv is its first: --include-first rewrites it (see test_first_conv_is_left_alone...).
+    result = invoke("compare", str(EXAMPLES / "one_by_one_naive.yaml"), "--reduce", "0.25", "--expand",
+                    "--include-first", "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     w = 48  # 0.25 x 192
     # out 32 <= 48: with --expand the layer is not eligible, so nothing changes
     assert document["candidate"]["totals"]["macs"] == NAIVE_MACS
     narrow = json.loads(invoke("compare", str(EXAMPLES / "one_by_one_naive.yaml"), "--reduce", "0.1", "--expand",
-                               "--json").stdout)
+                               "--include-first", "--json").stdout)
     w = 19  # floor(0.1 x 192)
     assert narrow["candidate"]["totals"]["macs"] == HW * (192 * w + w * w * 25 + w * 32)
 

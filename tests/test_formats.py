@@ -62,7 +62,9 @@ def test_markdown_is_a_pasteable_table() -> None:
     text = result.stdout
     assert text.startswith("### convcost: `one_by_one`")
     assert f"| MACs | 12.4 M MACs | {REDUCE_MACS + CONV5_MACS:,} MACs |" in text
-    assert f"| 1 | `conv5x5` | conv2d | 32x28x28 | {CONV5_MACS:,} |" in text
+    # the layer's input and options beside its counts (16x28x28 in, 5x5 'same' padding: issue 13 item 12)
+    assert (f"| 1 | `conv5x5` | conv2d | 16x28x28 | 32x28x28 | 5x5 | 1 | same | 1 | {CONV5_MACS:,} | "
+            f"{32 * 16 * 25 + 32:,} | {32 * 28 * 28 * 4:,} | 80.6% |") in text
     assert "<details>" in text and "</details>" in text
     # every table row has as many cells as its header
     for block in re.findall(r"((?:^\|.*\|\n)+)", text, re.M):

@@ -4,6 +4,7 @@ review the diff. Each case also fixes the exit code and stderr."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,50 @@ def test_cli_golden(case: str, args: list[str], code: int, update_goldens: bool,
         assert not (GOLDEN / f"{case}.{FORMATS[fmt]}.stderr").exists()
 
 
+#: The table of each command on a branched network at the widths of issue 13: 60, 80 and 120 columns.
+WIDTH_CASES = {
+    "analyze-googlenet": ["analyze", "examples/googlenet.yaml"],
+    "compare-googlenet": ["compare", "examples/googlenet.yaml"],
+    "sweep-googlenet-layer": ["sweep", "examples/googlenet.yaml", "--layer", "inception_3a.branch2.conv_2",
+                              "--widths", "8:96:8", "--kernels", "3,5", "--limit", "12"],
+}
+WIDTHS = (60, 80, 120)
+NUMBER_OR_NAME_CUT = re.compile(r"[\w.]…|…[\w.]")  # an ellipsis touching a name, a kind or a number
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("case", sorted(WIDTH_CASES))
+def test_width_golden(case: str, width: int, update_goldens: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line fits the width, nothing is cut to an ellipsis, no line ends in a space; byte for byte."""
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(app, WIDTH_CASES[case], env={"COLUMNS": str(width), "TERM": "xterm"})
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert all(len(line) <= width for line in text.splitlines()), max(text.splitlines(), key=len)
+    assert "…" not in text and not NUMBER_OR_NAME_CUT.search(text)
+    assert not any(line != line.rstrip() for line in text.splitlines())
+    golden = GOLDEN / f"{case}-w{width}.txt"
+    if update_goldens or not golden.exists():
+        golden.write_text(text)
+        if not update_goldens:
+            pytest.fail(f"golden {golden.name} was missing and has been written; review and commit it")
+    assert text == golden.read_text(), golden.name
+
+
+def test_width_goldens_show_every_layer_name_whole() -> None:
+    """The 60-column analyze golden holds every layer's local name, as a whole word (the tree's indentation
+    carries the block): nothing was cut or dropped to fit."""
+    from convcost import analyze, load
+
+    text = (GOLDEN / "analyze-googlenet-w60.txt").read_text()
+    words = set(text.split())
+    for row in analyze(load(str(ROOT / "examples" / "googlenet.yaml"))).layers:
+        assert row.name.rsplit(".", 1)[-1] in words, row.name
+
+
 def test_no_stray_goldens() -> None:
     """Every file in tests/golden/cli belongs to a case (a renamed case leaves no stale golden)."""
     expected = {f"{case}.{FORMATS[args[args.index('--format') + 1]]}" for case, args, _ in CASES}
+    expected |= {f"{case}-w{width}.txt" for case in WIDTH_CASES for width in WIDTHS}
     for path in GOLDEN.iterdir():
         assert path.name.removesuffix(".stderr") in expected, path.name

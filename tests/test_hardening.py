@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import json
 import math
 import subprocess
@@ -190,7 +193,7 @@ def test_exact_arithmetic_at_10_to_the_15_macs_and_beyond() -> None:
     result = runner.invoke(app, ["analyze", "-", "--json", "--batch", str(batch)], input=text)
     assert json.loads(result.stdout)["totals"]["macs"] == macs
     csv_out = runner.invoke(app, ["analyze", "-", "--format", "csv", "--batch", str(batch)], input=text).stdout
-    assert csv_out.splitlines()[1].split(",")[6] == str(macs)
+    assert next(csv.DictReader(io.StringIO(csv_out)))["macs"] == str(macs)
     check = runner.invoke(app, ["check", "-", "--max-macs", str(macs), "--batch", str(batch)], input=text)
     assert check.exit_code == 0
     check = runner.invoke(app, ["check", "-", "--max-macs", str(macs - 1), "--batch", str(batch)], input=text)

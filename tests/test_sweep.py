@@ -22,7 +22,7 @@ from convcost.cli import app
 from convcost.render.common import FORMATS
 from convcost.render.common import bar
 from convcost.render.sweep import SWEEP_RENDERERS
-from convcost.sweep import METRICS, pareto_mask, sweep_layer, sweep_network
+from convcost.sweep import METRICS, grouped_pareto_mask, pareto_mask, sweep_layer, sweep_network
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 runner = CliRunner()
@@ -33,7 +33,7 @@ def scalar_layer_point(c_in, size, out, kernel, stride, padding, bias, width, ex
     text = (f"input: {c_in}x{size}x{size}\nlayers:\n  - conv: {{name: c, out: {out}, kernel: {kernel}, "
             f"stride: {stride}, padding: {padding}, bias: {str(bias).lower()}}}\n")
     network = loads(text)
-    rewritten = insert_bottlenecks(network, BottleneckRule(width=width, expand=expand))
+    rewritten = insert_bottlenecks(network, BottleneckRule(width=width, expand=expand, include_first=True))
     return analyze(rewritten, batch=batch, dtype=dtype).totals, analyze(network, batch=batch, dtype=dtype).totals
 
 
@@ -58,7 +58,7 @@ def test_layer_sweep_equals_scalar_engine_on_random_points(c_in, out, stride, sa
         for metric in METRICS:
             assert point[metric] == getattr(totals, metric), metric
             assert point[f"baseline_{metric}"] == getattr(baseline, metric), metric
-        assert point["applied"] == (point["kernel"] != "1" and point["width"] < c_in
+        assert point["applied"] == (point["kernel"] != 1 and point["width"] < c_in
                                     and (not expand or point["width"] < out))
 
 
@@ -66,7 +66,7 @@ def test_layer_sweep_drops_empty_outputs_and_keeps_the_grid_order():
     node = loads("input: 16x8x8\nlayers:\n  - conv: {out: 8, kernel: 3}\n").nodes[0]
     result = sweep_layer(node.layer, node.input_shape, [2, 4], kernels=[3, 9], resolutions=[4, 8])
     kept = [(p["kernel"], p["resolution"], p["width"]) for p in map(result.point, range(len(result)))]
-    assert kept == [("3", 4, 2), ("3", 4, 4), ("3", 8, 2), ("3", 8, 4)]  # a 9x9 kernel does not fit 4 or 8
+    assert kept == [(3, 4, 2), (3, 4, 4), (3, 8, 2), (3, 8, 4)]  # a 9x9 kernel does not fit 4 or 8
 
 
 def test_huge_counts_fall_back_to_exact_python_ints():
@@ -98,6 +98,20 @@ def test_network_sweep_equals_scalar_engine(stem, resolutions, expand):
         assert point["baseline_macs"] == analyze(net).totals.macs
 
 
+def test_network_sweep_leaves_the_first_conv_alone_as_the_rewrite_does():
+    """Issue 13 item 4: the sweep and the scalar rewrite agree on the stem, with and without --include-first."""
+    network = load(str(EXAMPLES / "resnet18.yaml"))
+    for include_first in (False, True):
+        result = sweep_network(network, fractions=[Fraction(1, 4)], expand=True, include_first=include_first)
+        rule = BottleneckRule(fraction=Fraction(1, 4), expand=True, include_first=include_first)
+        totals = analyze(insert_bottlenecks(network, rule)).totals
+        assert all(result.point(0)[m] == getattr(totals, m) for m in METRICS)
+    skipped = sweep_network(network, fractions=[Fraction(1, 4)], expand=True).point(0)["macs"]
+    included = sweep_network(network, fractions=[Fraction(1, 4)], expand=True, include_first=True).point(0)["macs"]
+    # conv1 (3 -> 64, 7x7, 112x112 out) vs its rewrite 3 -> 1 (224x224) -> 1 (7x7) -> 64
+    assert skipped - included == 112 * 112 * 64 * 3 * 49 - (224 * 224 * 3 + 112 * 112 * 49 + 112 * 112 * 64)
+
+
 def test_network_sweep_with_widths_and_batch():
     network = load(str(EXAMPLES / "resnet18.yaml"))
     result = sweep_network(network, widths=[16, 64, 1000], batch=3, dtype="float16")
@@ -124,9 +138,26 @@ def test_pareto_mask_equals_the_definition(data, objectives, as_object):
     assert (pareto_mask(width, costs) == brute_pareto(width, costs)).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), objectives=st.integers(1, 2))
+def test_grouped_pareto_is_the_definition_within_each_kernel_and_resolution(data, objectives):
+    """Issue 13 item 6: a point is only compared with points of its own kernel and resolution."""
+    n = data.draw(st.integers(1, 30))
+    draw = lambda low, high: np.array(data.draw(st.lists(st.integers(low, high), min_size=n, max_size=n)))  # noqa: E731
+    columns = {"width": draw(1, 5), "kernel": draw(0, 2), "resolution": draw(7, 8),
+               **{f"c{i}": draw(0, 6) for i in range(objectives)}}
+    metrics = [f"c{i}" for i in range(objectives)]
+    expected = np.zeros(n, dtype=bool)
+    for key in {(k, r) for k, r in zip(columns["kernel"], columns["resolution"])}:
+        members = np.flatnonzero((columns["kernel"] == key[0]) & (columns["resolution"] == key[1]))
+        expected[members] = brute_pareto(columns["width"][members], [columns[m][members] for m in metrics])
+    assert (grouped_pareto_mask(columns, metrics) == expected).all()
+
+
 def test_bar():
     assert bar(0, 10) == "" and bar(10, 10, width=4) == "████" and bar(5, 10, width=4) == "██"
     assert bar(1, 80, width=1) == "▏"  # a non-zero value always shows
+    assert bar(10, 10, width=4, ascii=True) == "####" and bar(1, 80, width=4, ascii=True) == "#"
 
 
 # --------------------------------------------------------------------------- command
@@ -155,7 +186,7 @@ def test_cli_table_marks_pareto_and_shows_the_classic_point():
     result = invoke(*SINGLE, "--widths", "16", "--kernels", "3,5", "--exact")
     assert result.exit_code == 0, result.stderr
     assert "12,443,648" in result.stdout and "9.68x fewer" in result.stdout
-    assert "█" in result.stdout and "Pareto-optimal" in result.stdout
+    assert "#" in result.stdout and "Pareto-optimal" in result.stdout  # the bar, in ASCII off a terminal
 
 
 def test_cli_csv_and_markdown():

@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
+import typer
+
+from ..budget import BUDGET_KEYS
+from ..costs import NetworkCost
 from ..costs import analyze as analyze_network
-from ..errors import ConvcostError, UsageError
-from ..render.analysis import ANALYSIS_RENDERERS
-from ..render.common import View
-from .app import app, fail
-from .inputs import network_from
+from ..errors import ConvcostError, UsageError, did_you_mean
+from ..render.analysis import ANALYSIS_COLUMNS, ANALYSIS_RENDERERS
+from ..units import humanize
+from .app import app, fail, one_line
+from .display import display, for_output
+from .inputs import Loaded, Problems, fail_problems, load_spec_network, network_from
 from .options import DepthOpt, ExactOpt, LayerFlags, OutputOptions, RunOptions, SpecArg, with_option_groups
 from .output import emit
+
+ColumnsOpt = typer.Option(None, "--columns", "-c", metavar="COLS",
+                          help="Columns of the per-layer table and Markdown, comma separated, in order, from: "
+                               f"{', '.join(ANALYSIS_COLUMNS)} (the layer's name always comes first). "
+                               "[default: as many as fit the width]", show_default=False)
+
+
+def parse_columns(text: str | None) -> tuple[str, ...] | None:
+    """``input,output,macs`` -> the column keys; an unknown name is a one-line error with a suggestion."""
+    if text is None:
+        return None
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--columns needs at least one column name")
+    for name in names:
+        if name not in ANALYSIS_COLUMNS and name not in ("layer", "name"):
+            raise UsageError(f"--columns: unknown column '{name}'{did_you_mean(name, ANALYSIS_COLUMNS)}; "
+                             f"choose from {', '.join(ANALYSIS_COLUMNS)}")
+    return tuple(dict.fromkeys(name for name in names if name not in ("layer", "name")))
+
+
+def budget_notes(loaded: Loaded, report: NetworkCost) -> list[str]:
+    """The spec's ``budget:`` as notes: its problems, and each limit the report exceeds (``check`` fails on these;
+    ``analyze`` only mentions them)."""
+    notes = [f"budget: {problem.format()} (convcost check would refuse this spec)"
+             for problem in loaded.budget_problems]
+    for limit in loaded.limits:
+        key = BUDGET_KEYS[limit.key]
+        actual = getattr(report.totals, key.metric)
+        if actual > limit.value:
+            unit = "B" if key.kind == "bytes" else ""
+            notes.append(f"over the spec's budget: {key.label} {actual:,} > {limit.value:,} "
+                         f"({humanize(actual, unit).strip()} > {humanize(limit.value, unit).strip()}, set at "
+                         f"{limit.origin}); convcost check exits 1 on this")
+    return notes
 
 
 @app.command()
@@ -23,16 +64,32 @@ def analyze(
     target: OutputOptions = OutputOptions(),
     exact: bool = ExactOpt,
     depth: Optional[int] = DepthOpt,
+    columns: Optional[str] = ColumnsOpt,
 ) -> None:
     """Cost of a spec (or of one layer given by flags): a row per layer, block subtotals and totals.
 
-    Example: convcost analyze --input 192x28x28 --out 32 --kernel 5 --padding same
+    \b
+    convcost analyze --input 192x28x28 --out 32 --kernel 5 --padding same
+    convcost analyze net.yaml --resolution 320 --columns input,output,kernel,stride,macs,params
     """
+    notes: list[str] = []
     try:
-        report = analyze_network(network_from(spec, layer), batch=run.batch, dtype=run.dtype)
         if depth is not None and depth < 1:
             raise UsageError(f"--depth must be >= 1, got {depth}")
-        result = ANALYSIS_RENDERERS[target.format](report, View(exact=exact, depth=depth))
+        chosen = parse_columns(columns)
+        if spec is not None and not layer.given():
+            loaded = load_spec_network(spec, layer)
+            report = analyze_network(loaded.network, batch=run.batch, dtype=run.dtype)
+            notes = budget_notes(loaded, report)
+        else:
+            report = analyze_network(network_from(spec, layer), batch=run.batch, dtype=run.dtype)
+        shown = display(to_file=target.to_file)
+        result = for_output(ANALYSIS_RENDERERS[target.format](
+            report, shown.view(exact=exact, depth=depth, columns=chosen)), shown)
         emit(target.format, result, output=target.output, protect=[spec] if spec else [])
+    except Problems as problems:
+        fail_problems(problems)
     except ConvcostError as error:
         fail(error)
+    for text in notes:
+        sys.stderr.write(f"convcost: note: {one_line(text)}\n")

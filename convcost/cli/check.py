@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
@@ -16,6 +17,25 @@ from .app import app, fail, one_line
 from .options import OutputOptions, RunOptions, with_option_groups
 from .output import check_output, emit
 
+
+def expand_directories(paths: list[str]) -> list[str]:
+    """Each directory replaced by the ``*.yaml``/``*.yml`` files below it (sorted; hidden entries skipped)."""
+    expanded: list[str] = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            expanded.append(path)
+            continue
+        found = []
+        for folder, subfolders, files in os.walk(path):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            found += [os.path.join(folder, name) for name in files
+                      if name.lower().endswith((".yaml", ".yml")) and not name.startswith(".")]
+        if not found:
+            raise UsageError(f"no *.yaml or *.yml spec in the directory {path}")
+        expanded += sorted(found)
+    return expanded
+
+
 _BUDGET = "Budget (overrides the spec's budget: section)"
 _QUANTITY = "SI (K M G T = 10^3..) or binary (Ki Mi Gi) suffixes, exact: 1.5G, 7M"
 
@@ -28,8 +48,8 @@ def _limit(key: str, metavar: str, help: str) -> Optional[str]:
 @app.command()
 @with_option_groups
 def check(
-    specs: list[str] = typer.Argument(..., metavar="SPEC...", help="Spec files (YAML); - for stdin.",
-                                      show_default=False),
+    specs: list[str] = typer.Argument(..., metavar="SPEC...", help="Spec files (YAML), directories (searched "
+                                      "for *.yaml and *.yml, hidden ones skipped); - for stdin.", show_default=False),
     max_macs: Optional[str] = _limit("max_macs", "N", f"Most MACs (bias excluded). {_QUANTITY}."),
     max_flops: Optional[str] = _limit("max_flops", "N", "Most FLOPs."),
     max_params: Optional[str] = _limit("max_params", "N", "Most trainable parameters."),
@@ -46,7 +66,7 @@ def check(
     2 a spec invalid or a usage error (2 wins). Problems go to stderr, one per
     line; the summary (a line per spec) to stdout or --output.
 
-    Example: convcost check drafts/*.yaml --max-macs 1.5G --max-params 7M
+    Example: convcost check drafts/ --max-macs 1.5G --max-params 7M
     """
     given = {"max_macs": max_macs, "max_flops": max_flops, "max_params": max_params,
              "max_weight_bytes": max_weight_bytes, "max_peak_memory": max_peak_memory}
@@ -54,6 +74,7 @@ def check(
         limits = budget_from_options(given)
         if specs.count("-") > 1:
             raise UsageError("standard input (-) can be given once")
+        specs = expand_directories(specs)
         if target.output is not None and target.output != "-":
             check_output(target.output, specs)
         results = [check_file(path, limits, batch=run.batch, dtype=run.dtype) for path in specs]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional, TypeVar, get_type_hints
@@ -23,10 +24,13 @@ from ..render.common import FORMATS
 from ..units import DTYPE_BYTES
 from .app import fail
 
-__all__ = ["DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions", "RewriteOptions", "RunOptions", "SpecArg",
-           "with_option_groups"]
+__all__ = ["OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions", "RewriteOptions",
+           "RunOptions", "SpecArg", "with_option_groups"]
 
-_LAYER = "Single layer (instead of SPEC)"
+#: ``--output`` extension -> the format it implies.
+OUTPUT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".csv": "csv"}
+
+_LAYER = "Input, or a single layer instead of SPEC"
 _REWRITE = "Bottleneck rewrite"
 
 SpecArg = typer.Argument(None, metavar="[SPEC]", help="Spec file (YAML), or - for stdin.", show_default=False)
@@ -63,7 +67,8 @@ class OutputOptions:
                                  help="table | json | markdown | csv. [default: table; --json = --format json]")
     output: Optional[str] = _option(None, "--output", metavar="FILE",
                                     help="Write to FILE (atomically: a temporary file, then a rename) instead of "
-                                         "stdout. Never a spec given here, nor any .yaml/.yml path.")
+                                         "stdout; .json, .md and .csv imply the format. Never a spec given here, "
+                                         "nor any .yaml/.yml path.")
 
     def __post_init__(self) -> None:
         if self.fmt is not None and self.fmt not in FORMATS:
@@ -71,11 +76,32 @@ class OutputOptions:
                              f"{did_you_mean(self.fmt, FORMATS)}")
         if self.as_json and self.fmt not in (None, "json"):
             raise UsageError(f"--json conflicts with --format {self.fmt}")
+        explicit, implied = self.explicit, self.implied
+        if explicit is not None and implied is not None and explicit != implied:
+            flag = "--json" if self.as_json else f"--format {explicit}"
+            raise UsageError(f"--output {self.output} is {implied} by its extension, but {flag} asks for {explicit}; "
+                             "give one or make them agree")
+
+    @property
+    def explicit(self) -> str | None:
+        """The format given by ``--format`` or ``--json``, if any."""
+        return "json" if self.as_json else self.fmt
+
+    @property
+    def implied(self) -> str | None:
+        """The format ``--output``'s extension stands for (.json, .md, .csv), if any."""
+        if self.output is None or self.output == "-":
+            return None
+        return OUTPUT_EXTENSIONS.get(os.path.splitext(self.output)[1].lower())
 
     @property
     def format(self) -> str:
-        """The chosen format: ``--json`` is shorthand for ``--format json``."""
-        return "json" if self.as_json else (self.fmt or "table")
+        """The chosen format: ``--format`` (``--json`` for short), else ``--output``'s extension, else table."""
+        return self.explicit or self.implied or "table"
+
+    @property
+    def to_file(self) -> bool:
+        return self.output is not None and self.output != "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +115,9 @@ class RewriteOptions:
                               help="Only convs whose largest kernel side is at least this.")
     min_channels: int = _option(1, "--min-channels", panel=_REWRITE,
                                 help="Only convs reading at least this many channels.")
+    include_first: bool = _option(False, "--include-first", panel=_REWRITE,
+                                  help="Also rewrite the network's first conv, which reads the raw input (e.g. 3 "
+                                       "RGB channels) and is left alone by default.")
 
     def __post_init__(self) -> None:
         if self.min_kernel < 1 or self.min_channels < 1:
@@ -100,7 +129,11 @@ class LayerFlags:
     """One layer described on the command line, instead of a spec."""
 
     input_shape: Optional[str] = _option(None, "--input", "-i", panel=_LAYER,
-                                         help="Input shape, channels first: CxHxW (e.g. 192x28x28).")
+                                         help="Input shape, channels first: CxHxW (e.g. 192x28x28); with a SPEC, "
+                                              "replaces the spec's input.")
+    resolution: Optional[str] = _option(None, "--resolution", "-r", panel=_LAYER, metavar="HxW",
+                                        help="Spatial input size, replacing the spec's (or --input's): 320 for "
+                                             "every axis, or 320x240.")
     kind: str = _option("conv", "--kind", panel=_LAYER,
                         help="conv | conv_transpose | depthwise | pointwise | conv1d/2d/3d ...")
     out: Optional[int] = _option(None, "--out", "-o", panel=_LAYER, help="Output channels.")
@@ -116,10 +149,12 @@ class LayerFlags:
 
     def layer_options(self) -> dict[str, Any]:
         """The spec options of the layer: ``{"out": 32, "kernel": 5, ...}`` (None where not given)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("input_shape", "kind")}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("input_shape", "resolution", "kind")}
 
     def given(self) -> list[str]:
-        """The layer flags given (``--out``, ``--kernel``...), not counting ``--input`` and ``--kind``."""
+        """The layer flags given (``--out``, ``--kernel``...), not counting ``--input``, ``--resolution``
+        and ``--kind``."""
         names = {f.name: f.metadata["option"].param_decls[0].split("/")[0] for f in fields(self)}
         return [names[key] for key, value in self.layer_options().items() if value is not None]
 

@@ -24,8 +24,9 @@ def schema(
     # yaml-language-server: $schema=./convcost.schema.json
     """
     try:
-        if target.fmt not in (None, "json"):
-            raise UsageError(f"a schema is JSON; --format {target.fmt} does not apply")
+        if target.explicit not in (None, "json") or target.implied not in (None, "json"):
+            asked = f"--format {target.explicit}" if target.explicit else f"--output {target.output}"
+            raise UsageError(f"a schema is JSON; {asked} asks for {target.format}")
         emit("json", report_schema() if report else spec_schema(), output=target.output)
     except ConvcostError as error:
         fail(error)

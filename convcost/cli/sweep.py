@@ -12,9 +12,9 @@ import typer
 from ..errors import ConvcostError, UsageError, did_you_mean
 from ..layers import Conv
 from ..network import Network
-from ..render.common import View
 from .app import app, fail
-from .inputs import network_from
+from .display import display, for_output
+from .inputs import Problems, fail_problems, network_from
 from .options import ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, SpecArg, with_option_groups
 from .output import emit
 
@@ -71,8 +71,9 @@ def parse_numbers(text: str, flag: str, fractions: bool = False) -> list[Any]:
 
 
 @contextmanager
-def progress_bar(description: str, enabled: bool) -> Iterator[Any]:
-    """A Rich progress bar on stderr; yields a callback ``(done, total)`` (or None when disabled)."""
+def progress_bar(description: str, total: int, enabled: bool) -> Iterator[Any]:
+    """A Rich progress bar on stderr out of ``total`` points; yields a callback ``(done, total)``
+    (or None when disabled)."""
     if not enabled:
         yield None
         return
@@ -86,7 +87,7 @@ def progress_bar(description: str, enabled: bool) -> Iterator[Any]:
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(description, total=total)  # known from the start: the label formats it
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -140,8 +141,12 @@ def sweep(
             SWEEP_RENDERERS,  # numpy: ~60 ms to import, and only sweeps need it
         )
 
-        rendered = SWEEP_RENDERERS[target.format](result, View(exact=exact, limit=limit or None))
+        shown = display(to_file=target.to_file)
+        rendered = for_output(SWEEP_RENDERERS[target.format](result, shown.view(exact=exact, limit=limit or None)),
+                              shown)
         emit(target.format, rendered, output=target.output, protect=[spec] if spec else [])
+    except Problems as problems:
+        fail_problems(problems)
     except ConvcostError as error:
         fail(error)
 
@@ -161,11 +166,11 @@ def run_sweep(network: Network, one_layer: bool, layer_name: Optional[str], widt
         if widths is None and fractions is None:
             fractions = [Fraction(i, 20) for i in range(1, 20)]
         total = len(widths or fractions or []) * len(resolutions or [1])
-        with progress_bar("sweeping", enabled=len(resolutions or []) > 4 or total > 1000) as advance:
+        with progress_bar("sweeping", total, enabled=len(resolutions or []) > 4 or total > 1000) as advance:
             try:
                 return sweep_network(network, widths=widths, fractions=fractions, resolutions=resolutions,
                                      expand=rewrite.expand, min_kernel=rewrite.min_kernel,
-                                     min_in_channels=rewrite.min_channels,
+                                     min_in_channels=rewrite.min_channels, include_first=rewrite.include_first,
                                      batch=batch, dtype=dtype, pareto_metrics=metrics, progress=advance)
             except ValueError as error:
                 raise UsageError(str(error)) from None
@@ -188,7 +193,7 @@ def run_sweep(network: Network, one_layer: bool, layer_name: Optional[str], widt
     points = len(widths) * len(kernels or [1]) * len(resolutions or [1])
     if points > MAX_POINTS:
         raise UsageError(f"the grid has {points:,} points; the most is {MAX_POINTS:,}")
-    with progress_bar(f"sweeping {points:,} points", enabled=points >= LONG_POINTS) as advance:
+    with progress_bar("sweeping", points, enabled=points >= LONG_POINTS) as advance:
         try:
             result = sweep_layer(node.layer, node.input_shape, widths, kernels=kernels, resolutions=resolutions,
                                  expand=rewrite.expand, min_kernel=rewrite.min_kernel, batch=batch, dtype=dtype,

@@ -27,6 +27,9 @@ class View:
     depth: int | None = None  # analysis tables: collapse blocks below this level
     by_block: bool = False  # comparisons: one row per top-level block
     limit: int | None = 40  # sweep tables: most rows shown
+    width: int | None = None  # tables: the most columns of text a line may take; None = natural width
+    ascii: bool = False  # tables: plain ASCII (no box, arrow or bar characters): TERM=dumb, NO_COLOR
+    columns: tuple[str, ...] | None = None  # analysis tables and markdown: these columns (None = fit the width)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -125,10 +128,13 @@ def format_percent(baseline: int, candidate: int) -> str:
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
-def bar(value: int, largest: int, width: int = 24) -> str:
-    """An inline bar of ``width`` characters at full scale, in eighths of a character."""
+def bar(value: int, largest: int, width: int = 24, *, ascii: bool = False) -> str:
+    """An inline bar of ``width`` characters at full scale, in eighths of a character
+    (whole ``#`` characters in ASCII). A non-zero value always shows."""
     if largest <= 0 or value <= 0:
         return ""
+    if ascii:
+        return "#" * max(1, min(width, (value * width * 2 + largest) // (2 * largest)))
     eighths = (value * width * 8 + largest - 1) // largest  # round up: a non-zero value always shows
     full, part = divmod(min(eighths, width * 8), 8)
     return "█" * full + (_EIGHTHS[part] if part else "")
