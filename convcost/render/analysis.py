@@ -107,14 +107,14 @@ def report_dict(report: NetworkCost, view: View = View()) -> dict[str, Any]:
 # --------------------------------------------------------------------------- table
 
 #: Columns of the per-layer table and the per-layer Markdown (``--columns``); the layer's name is always first.
-ANALYSIS_COLUMNS = ("kind", "input", "output", "kernel", "stride", "padding", "dilation", "groups", "macs", "flops",
-                    "params", "activations", "percent")
+ANALYSIS_COLUMNS = ("kind", "from", "input", "output", "kernel", "stride", "padding", "dilation", "groups", "macs",
+                    "flops", "params", "activations", "percent")
 #: What a table shows by default, most important first; each step is taken if the table still fits the width
 #: (``-key`` drops a merged column for its parts).
 _TABLE_STEPS = (("layer", "macs"), ("output",), ("params",), ("percent",), ("kind",), ("kernel/s",),
-                ("activations",), ("input",), ("-kernel/s", "kernel", "stride", "padding"), ("groups",))
+                ("activations",), ("input",), ("-kernel/s", "kernel", "stride", "padding"), ("groups",), ("from",))
 #: The per-layer Markdown's default columns.
-MARKDOWN_COLUMNS = ("kind", "input", "output", "kernel", "stride", "padding", "groups", "macs", "params",
+MARKDOWN_COLUMNS = ("kind", "from", "input", "output", "kernel", "stride", "padding", "groups", "macs", "params",
                     "activations", "percent")
 _DIMS = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}
 CONVENTIONS_HINT = "see convcost --help"
@@ -149,13 +149,28 @@ def _count(value: int, exact: bool) -> str:
     return humanize(value, "", exact=exact).strip()
 
 
+def reads_from(report: NetworkCost) -> dict[str, str]:
+    """Layer name -> the tensors it reads, for the layers that read anything but the layer just before them
+    (a graph's ``from:``, a join, a skip); the others are absent. A name inside the layer's own block is
+    written from there (``branch1.relu_1`` in ``inception_3a``)."""
+    texts = {}
+    previous = report.inputs[0][0] if report.inputs else "input"
+    for row in report.layers:
+        if row.inputs != (previous,):
+            block = row.name.rpartition(".")[0] + "."
+            texts[row.name] = ", ".join(name[len(block):] if block != "." and name.startswith(block) else name
+                                        for name in row.inputs)
+        previous = row.name
+    return texts
+
+
 def _inputs_text(row: LayerCost) -> str:
     first = format_shape(row.input_shapes[0]) if row.input_shapes else ""
     return first if len(row.input_shapes) <= 1 else f"{first} +{len(row.input_shapes) - 1}"
 
 
 _HEADERS = {
-    "layer": "Layer", "kind": "Kind", "input": "Input", "kernel": "Kernel", "stride": "Stride", "padding": "Pad",
+    "layer": "Layer", "kind": "Kind", "from": "From", "input": "Input", "kernel": "Kernel", "stride": "Stride", "padding": "Pad",
     "dilation": "Dilation", "groups": "Groups", "kernel/s": "Kernel/s", "macs": "MACs", "flops": "FLOPs",
     "params": "Params", "activations": "Activations", "percent": "% MACs",
 }
@@ -178,6 +193,7 @@ def _kernel_stride(entry: Row) -> str:
 def _cell_functions(report: NetworkCost, exact: bool) -> dict[str, Callable[[Row], str]]:
     """Column key -> the text of a hierarchy row (a block's subtotals or a layer) in that column."""
     total = report.totals.macs
+    reads = reads_from(report)
 
     def item(entry: Row) -> Group | LayerCost:
         found = entry.group or entry.layer
@@ -187,6 +203,7 @@ def _cell_functions(report: NetworkCost, exact: bool) -> dict[str, Callable[[Row
     return {
         "layer": lambda entry: "  " * entry.level + entry.label,
         "kind": lambda entry: (entry.group.kind or "block") if entry.group is not None else item(entry).kind,
+        "from": lambda entry: "" if entry.layer is None else reads.get(entry.layer.name, ""),
         "input": lambda entry: "" if entry.layer is None else _inputs_text(entry.layer),
         "output": lambda entry: format_shape(item(entry).output_shape),
         **{key: _option_cell(key) for key in ("kernel", "stride", "padding", "dilation", "groups")},
@@ -218,15 +235,16 @@ def _layer_columns(report: NetworkCost, view: View) -> tuple[list[Column], tuple
         return lambda: Column(key, headers[key], list(map(functions[key], rows)), right=key in _RIGHT,
                               footer=footers.get(key, ""))
 
-    keys = ("layer", *ANALYSIS_COLUMNS[:3], "kernel/s", *ANALYSIS_COLUMNS[3:])
+    keys = ("layer", *ANALYSIS_COLUMNS[:4], "kernel/s", *ANALYSIS_COLUMNS[4:])
     candidates = [(key, make(key)) for key in keys]
     if view.columns is not None:
         steps: Sequence[Sequence[str]] = (("layer", *view.columns),)
         chosen = choose_columns(candidates, steps, None)
         order = {key: index for index, key in enumerate(("layer", *view.columns))}
         chosen.sort(key=lambda column: order[column.key])
-    else:
-        chosen = choose_columns(candidates, _TABLE_STEPS, view.width)
+    else:  # a chain (every layer reads the one before it) has no From column
+        steps = _TABLE_STEPS if reads_from(report) else tuple(step for step in _TABLE_STEPS if step != ("from",))
+        chosen = choose_columns(candidates, steps, view.width)
     return chosen, rows
 
 
@@ -315,7 +333,9 @@ def report_markdown(report: NetworkCost, view: View = View()) -> str:
         ("Activation bytes (sum)", t.activation_bytes, "B"),
     ):
         lines.append(f"| {label} | {humanize(value, unit).strip()} | {humanize(value, unit, exact=True).strip()} |")
-    keys = view.columns if view.columns is not None else MARKDOWN_COLUMNS
+    reads = reads_from(report)
+    keys = view.columns if view.columns is not None else tuple(
+        key for key in MARKDOWN_COLUMNS if key != "from" or reads)
     headers = dict(_HEADERS, output="Output", activations="Activation bytes", padding="Padding")
     lines += [
         "",
@@ -328,7 +348,8 @@ def report_markdown(report: NetworkCost, view: View = View()) -> str:
     for index, row in enumerate(report.layers):
         cells = option_texts(row)
         cells.update({
-            "kind": escape(row.kind), "input": _inputs_text(row), "output": format_shape(row.output_shape),
+            "kind": escape(row.kind), "from": code(reads[row.name]) if row.name in reads else "",
+            "input": _inputs_text(row), "output": format_shape(row.output_shape),
             "macs": f"{row.macs:,}", "flops": f"{row.flops:,}", "params": f"{row.params:,}",
             "activations": f"{row.activation_bytes:,}", "percent": percent(row.macs, t.macs),
         })
@@ -341,8 +362,8 @@ def report_markdown(report: NetworkCost, view: View = View()) -> str:
 
 #: Columns of the per-layer CSV, in order; ``flops_<category>`` itemise ``flops``.
 REPORT_COLUMNS = (
-    "index", "name", "kind", "line", "input_shape", "output_shape", "kernel", "stride", "padding", "dilation",
-    "groups", "bias", "macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes",
+    "index", "name", "kind", "line", "inputs", "input_shape", "output_shape", "kernel", "stride", "padding",
+    "dilation", "groups", "bias", "macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes",
     *(f"flops_{category}" for category in FLOP_CATEGORIES),
 )
 
@@ -363,9 +384,9 @@ def report_csv(report: NetworkCost, view: View = View()) -> str:
         by_category = dict(row.flops_by_category)
         options = dict(row.options)
         rows.append([
-            index, row.name, row.kind, row.line, "+".join(format_shape(s) for s in row.input_shapes),
+            index, row.name, row.kind, row.line, "+".join(row.inputs), "+".join(format_shape(s) for s in row.input_shapes),
             format_shape(row.output_shape),
-            *(_csv_option(options[key]) if key in options else "" for key in REPORT_COLUMNS[6:12]),
+            *(_csv_option(options[key]) if key in options else "" for key in REPORT_COLUMNS[7:13]),
             row.macs, row.flops, row.params, row.buffers, row.weight_bytes,
             row.activation_bytes, *(by_category.get(category, 0) for category in FLOP_CATEGORIES),
         ])
