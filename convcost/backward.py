@@ -35,6 +35,7 @@ from .layers import (
     LayerScale,
     Linear,
     Normalization,
+    Opaque,
     PixelShuffle,
     Pool,
     PReLU,
@@ -81,6 +82,7 @@ RULES: Mapping[type, Rule] = MappingProxyType(
         ChannelSlice: _no_macs,
         ChannelShuffle: _no_macs,
         PixelShuffle: _no_macs,
+        Opaque: _no_macs,  # zero by declaration
     }
 )
 

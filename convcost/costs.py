@@ -33,6 +33,7 @@ from .layers import (
     LayerScale,
     Linear,
     Normalization,
+    Opaque,
     PixelShuffle,
     Pool,
     PReLU,
@@ -187,7 +188,8 @@ def prelu_cost(layer: PReLU, inputs: tuple[Shape, ...], output: Shape) -> Cost:
 
 def free_cost(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> Cost:
     """Layers that do no arithmetic: views (flatten, identity, crop, a split's parts), dropout at
-    inference, and copies (concat, channel shuffle, pixel shuffle)."""
+    inference, and copies (concat, channel shuffle, pixel shuffle); and ``opaque`` layers, zero by
+    declaration (an imported op convcost cannot cost, kept for its shape)."""
     return Cost()
 
 
@@ -215,6 +217,7 @@ COST_FUNCTIONS: Mapping[type, CostFunction] = MappingProxyType(
         ChannelSlice: free_cost,
         ChannelShuffle: free_cost,
         PixelShuffle: free_cost,
+        Opaque: free_cost,
     }
 )
 

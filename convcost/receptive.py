@@ -40,6 +40,7 @@ from .layers import (
     LayerScale,
     Linear,
     Normalization,
+    Opaque,
     PixelShuffle,
     Pool,
     PReLU,
@@ -463,6 +464,11 @@ def _pixel_shuffle(node: Node, fields: tuple[Field, ...], context: _Context) -> 
     return tuple(out)
 
 
+def _opaque(node: Node, fields: tuple[Field, ...], context: _Context) -> Field:
+    """An op convcost does not know: conservatively, every output position sees the whole input."""
+    return _lengths(_all_whole(fields[0], context), node, context)
+
+
 #: Layer type -> receptive-field rule. Read-only; a test checks every layer type is here.
 RULES: Mapping[type, Rule] = MappingProxyType(
     {
@@ -490,6 +496,7 @@ RULES: Mapping[type, Rule] = MappingProxyType(
         ChannelShuffle: _elementwise,
         Crop: _crop,
         PixelShuffle: _pixel_shuffle,
+        Opaque: _opaque,
     }
 )
 

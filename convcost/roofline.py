@@ -48,6 +48,7 @@ from .layers import (
     Linear,
     Normalization,
     numel,
+    Opaque,
     PixelShuffle,
     Pool,
     PReLU,
@@ -107,6 +108,7 @@ TRAFFIC_RULES: Mapping[type, TrafficRule] = MappingProxyType(
         PReLU: moves_tensors,
         ChannelShuffle: moves_tensors,
         PixelShuffle: moves_tensors,
+        Opaque: moves_tensors,  # whatever it computes, it reads its inputs and writes its output
         Flatten: moves_nothing,
         Dropout: moves_nothing,
         Identity: moves_nothing,

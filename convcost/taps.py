@@ -37,6 +37,7 @@ from .layers import (
     LayerScale,
     Linear,
     Normalization,
+    Opaque,
     PixelShuffle,
     Pool,
     PReLU,
@@ -131,6 +132,7 @@ RULES: Mapping[type, Rule] = MappingProxyType(
         ChannelSlice: _none,
         ChannelShuffle: _none,
         PixelShuffle: _none,
+        Opaque: _none,  # zero by declaration
     }
 )
 
