@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..bridges import is_onnx_path
 from ..builder import build_network
 from ..errors import Location, UsageError
 from ..network import Network
@@ -14,7 +15,11 @@ __all__ = ["load_network", "network_from"]
 
 
 def load_network(path: str) -> Network:
-    """A spec file (``-`` for standard input), built."""
+    """A spec file (``-`` for standard input) or an ONNX model (``.onnx``, imported), built."""
+    if is_onnx_path(path):
+        from ..bridges.onnx_import import onnx_network  # imports onnx: only for .onnx files
+
+        return onnx_network(path)
     return build_network(load_spec(path))
 
 
