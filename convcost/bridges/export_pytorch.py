@@ -51,13 +51,13 @@ _ACTIVATION_ARGS = {"leaky_relu": ("negative_slope",), "elu": ("alpha",), "softp
 
 _HELPERS = {
     "LayerNormOverChannels": '''class LayerNormOverChannels(nn.LayerNorm):
-    """LayerNorm over the channels at every position of a channels-first tensor (ConvNeXt's LayerNorm2d)."""
+    """LayerNorm over the channels at every position (ConvNeXt's LayerNorm2d)."""
 
     def forward(self, x):
         return super().forward(x.movedim(1, -1)).movedim(x.dim() - 1, 1)
 ''',
     "LinearOverChannels": '''class LinearOverChannels(nn.Linear):
-    """nn.Linear applied to the channels at every position (a 1x1 convolution's arithmetic; ConvNeXt's MLP)."""
+    """nn.Linear on the channels at every position (ConvNeXt's MLP; a 1x1 conv's arithmetic)."""
 
     def forward(self, x):
         return super().forward(x.movedim(1, -1)).movedim(x.dim() - 1, 1)
@@ -73,7 +73,7 @@ _HELPERS = {
         return x * self.scale
 ''',
     "SqueezeExcitation": '''class SqueezeExcitation(nn.Module):
-    """Squeeze-and-excitation as torchvision's: pool, 1x1 conv down, activation, 1x1 conv up, gate, multiply."""
+    """Squeeze-and-excitation as torchvision's: pool, 1x1 conv down and up, gate, multiply."""
 
     def __init__(self, channels, squeeze, activation=nn.ReLU, gate=nn.Sigmoid):
         super().__init__()
@@ -104,9 +104,10 @@ _HELPERS = {
     return x[(..., *(slice(s, s + want) for s, want in zip(starts, size)))]
 ''',
     "cat_cropped": '''def cat_cropped(tensors, dim=1):
-    """Concatenate after cutting every tensor's spatial axes to the smallest, centred (U-Net's skips)."""
+    """Concatenate after a centre crop of every tensor to the smallest (U-Net's skips)."""
     size = [min(t.shape[axis] for t in tensors) for axis in range(2, tensors[0].dim())]
-    return torch.cat([t if list(t.shape[2:]) == size else center_crop(t, size) for t in tensors], dim)
+    cropped = [t if list(t.shape[2:]) == size else center_crop(t, size) for t in tensors]
+    return torch.cat(cropped, dim)
 ''',
 }
 _HELPER_NEEDS = {"cat_cropped": ("center_crop",)}
@@ -261,7 +262,7 @@ class _Exporter:
 
     def network_class(self) -> _Class:
         spec = self.spec
-        cls = _Class(_class_name(spec.name), f"{spec.name}, exported by convcost from {spec.source}.", True)
+        cls = _Class(_class_name(spec.name), f"The {spec.name} network.", True)
         scope: dict[str, _Tensor] = {}
         inputs = []
         read_by_name = self.references(spec.layers) | set(spec.outputs or ())
@@ -299,8 +300,7 @@ class _Exporter:
         layers = body["layers"]
         tensor_params = self.tensor_params(layers, params)
         name = _class_name(kind)
-        cls = _Class(name if name not in _HELPERS else f"{name}Block", f"The '{kind}' block of {self.spec.source}.",
-                     False)
+        cls = _Class(name if name not in _HELPERS else f"{name}Block", f"The '{kind}' block.", False)
         cls.params = {param: _identifier(param) if _identifier(param) not in _RESERVED_NAMES
                       else f"{_identifier(param)}_" for param in params if param not in tensor_params}
         required = [cls.params[p] for p, default in params.items() if p in cls.params and default is None]
@@ -695,26 +695,29 @@ class _Exporter:
             channels, rank = x.channels, x.rank
             counters: dict[str, int] = {}
             conditional = False
+            block: tuple[str, str] | None = None  # the open ``if``: (condition, channels before it)
             for index, item in enumerate(items):
                 kind, raw = _entry(item, items.at(index))
                 counters[kind] = counters.get(kind, 0) + 1
                 local = raw.get("name", f"{kind}_{counters[kind]}")
                 entry_name = f"{name}.{local}"
-                module, after, rank = self.element(kind, raw, items.at(index), _Tensor("x", channels, rank), cls,
-                                                   entry_name)
-                if "if" in raw:
-                    condition = self.expression(raw["if"], cls, raw.at("if"), entry_name)
-                    modules.append(f"if {condition}:\n    {attr}.append({module})")
-                    if after != channels:
-                        after = f"({after} if {condition} else {channels})"
+                condition = self.expression(raw["if"], cls, raw.at("if"), entry_name) if "if" in raw else None
+                if block is not None and condition != block[0]:  # the if ends: channels depend on it
+                    if channels != block[1]:
+                        channels = f"({channels} if {block[0]} else {block[1]})"
+                    block = None
+                if condition is not None and block is None:
+                    block = (condition, channels)
+                    modules.append(f"if {condition}:")
                     conditional = True
-                else:
-                    modules.append(module)
-                channels = after
+                module, channels, rank = self.element(kind, raw, items.at(index), _Tensor("x", channels, rank), cls,
+                                                      entry_name)
+                modules.append(f"    {attr}.append({module})" if condition is not None else module)
+            if block is not None and channels != block[1]:
+                channels = f"({channels} if {block[0]} else {block[1]})"
             if conditional:
                 cls.init.append(f"{attr} = []")
-                for module in modules:
-                    cls.init += module.split("\n") if module.startswith("if ") else [f"{attr}.append({module})"]
+                cls.init += [line if line.startswith(("if ", "    ")) else f"{attr}.append({line})" for line in modules]
                 cls.init.append(f"self.{attr} = nn.Sequential(*{attr})")
                 cls.locals.add(attr)
             elif len(modules) == 1:
@@ -723,10 +726,6 @@ class _Exporter:
                 cls.init.append(f"self.{attr} = nn.Sequential(")
                 cls.init += [f"    {module}," for module in modules]
                 cls.init.append(")")
-            if channels.startswith("(") and " if " in channels:
-                local = cls.local(f"{attr}_channels")
-                cls.init.append(f"{local} = {channels[1:-1]}")
-                channels = local
             if call:
                 return _Tensor(f"self.{attr}({x.var})", channels, rank)
             cls.forward.append(f"x = self.{attr}({x.var})")
@@ -888,7 +887,8 @@ class _Exporter:
         blocks = [self.render(cls) for cls in self.order]
         helpers = [_HELPERS[name] for name in sorted(self.helpers, key=list(_HELPERS).index)]
         inputs = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in self.spec.inputs)
-        header = (f'"""{self.spec.name}: PyTorch modules exported by convcost from {self.spec.source}.\n\n'
+        header = (f'"""{self.spec.name} as PyTorch modules, exported by convcost.\n\n'
+                  f"Spec: {self.spec.source}\n"
                   f"Input{'s' if len(self.spec.inputs) > 1 else ''} (channels first, batch excluded): {inputs}.\n"
                   '"""\n\nimport torch\nfrom torch import nn\n')
         parts = [header, *helpers, *blocks, self.render(network_cls)]
@@ -903,12 +903,54 @@ class _Exporter:
         forward_args = ", ".join(["self", *cls.forward_args])
         lines = [f"class {cls.name}(nn.Module):", f'    """{cls.doc}"""', "", f"    def __init__({init_args}):",
                  "        super().__init__()"]
-        lines += [f"        {line}" for line in cls.init]
+        for line in cls.init:
+            indent = "        " + " " * (len(line) - len(line.lstrip(" ")))
+            lines += _wrapped(line.lstrip(" "), indent)
         if not cls.concrete:
             lines.append(f"        self.out_channels = {cls.out_channels}")
         lines += ["", f"    def forward({forward_args}):"]
-        lines += [f"        {line}" for line in cls.forward]
+        for line in cls.forward:
+            indent = "        " + " " * (len(line) - len(line.lstrip(" ")))
+            lines += _wrapped(line.lstrip(" "), indent)
         return "\n".join(lines) + "\n"
+
+
+_WIDTH = 100
+
+
+def _split_arguments(text: str) -> list[str]:
+    """The top-level comma-separated parts of ``text`` (brackets and strings kept whole)."""
+    parts, depth, start, quote = [], 0, 0, ""
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index].strip())
+            start = index + 1
+    parts.append(text[start:].strip())
+    return [part for part in parts if part]
+
+
+def _wrapped(line: str, indent: str) -> list[str]:
+    """A line too long for the page as a formatter writes it: the call's arguments on the next line, or
+    one per line with a trailing comma."""
+    if len(indent) + len(line) <= _WIDTH or not line.endswith(")") or "(" not in line:
+        return [indent + line]
+    head, _, rest = line.partition("(")
+    if head.count("[") != head.count("]"):
+        return [indent + line]
+    arguments = _split_arguments(rest[:-1])
+    inner = indent + "    "
+    joined = ", ".join(arguments)
+    if len(inner) + len(joined) <= _WIDTH:
+        return [f"{indent}{head}(", inner + joined, f"{indent})"]
+    return [f"{indent}{head}(", *(f"{inner}{argument}," for argument in arguments), f"{indent})"]
 
 
 def _entry(item: Any, where: Location) -> tuple[str, LocatedDict]:

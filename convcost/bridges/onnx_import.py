@@ -44,6 +44,10 @@ Shape = tuple[int, ...]
 _FOLDED = ("Constant", "Identity", "Cast", "CastLike", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat",
            "Reshape", "Slice", "Expand", "ConstantOfShape", "Range", "Transpose", "Add", "Sub", "Mul", "Div", "Neg",
            "Equal", "Where", "Floor", "Ceil", "Sqrt", "Max", "Min", "ReduceProd")
+#: Ops whose output has their first input's shape (used where shape inference says nothing).
+_SAME_SHAPE = frozenset({"GroupNormalization", "LayerNormalization", "InstanceNormalization", "BatchNormalization",
+                         "Relu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Mish", "Elu", "Softplus", "LeakyRelu",
+                         "Gelu", "PRelu", "Clip", "Dropout", "Identity", "Softmax"})
 _SMALL = 4096  # initializers up to this many values are read (shapes, scales); larger ones are weights
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~", ""}
 
@@ -213,6 +217,8 @@ class _Mapper:
     def static_shape(self, name: str, node: Any) -> tuple[int, ...]:
         """The model's shape of ``name`` (batch first), every axis but the batch a number."""
         shape = self.onnx_shape(name)
+        if shape is None and node.op_type in _SAME_SHAPE and node.input:
+            shape = self.onnx_shape(node.input[0])  # shape inference skips some function ops (GroupNormalization)
         if shape is None:
             raise SpecError(f"the model does not give the shape of '{name}' (output of node '{node.name}', "
                             f"{node.op_type}) and ONNX shape inference cannot infer it", self.where)
@@ -1274,11 +1280,9 @@ def _raw_levels(entries: list[_Entry]) -> list[tuple[str, ...]]:
         if "/" in raw:
             segments = [segment for segment in raw.split("/") if segment]
             op, scopes = (segments[-1] if segments else entry.op), segments[:-1]
-            nested = all(b.startswith(a + ".") for a, b in zip(scopes, scopes[1:]))
-            if scopes and nested:
-                path = scopes[-1].split(".")
-            else:
-                path = [part for scope in scopes for part in scope.split(".")]
+            path: list[str] = []
+            for before, scope in zip(["", *scopes], scopes):  # PyTorch: /layer1/layer1.0/conv1/Conv
+                path += (scope[len(before) + 1:] if before and scope.startswith(before + ".") else scope).split(".")
             scope = tuple(_clean(level, fallback) for level in path if level)
             parsed.append((scope, _clean(op, fallback)))
             for depth in range(1, len(scope) + 1):
@@ -1335,7 +1339,8 @@ def _scalar(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_scalar(item) for item in value) + "]"
     text = str(value)
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-.]*", text) and text.lower() not in _YAML_WORDS:
+    if (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-.]*", text) and text.lower() not in _YAML_WORDS) \
+            or re.fullmatch(r"\d+(x\d+)+", text):  # a shape like 8x4x4 is text to YAML
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
