@@ -26,7 +26,8 @@ def model(nodes, inputs, outputs, weights=(), opset=21, constants=()):
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in inputs.items()],
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
-        initializer=[numpy_helper.from_array(np.zeros(shape, np.float32), name) for name, shape in dict(weights).items()])
+        initializer=[numpy_helper.from_array(np.zeros(shape, np.float32), name)
+                     for name, shape in dict(weights).items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
@@ -138,7 +139,8 @@ CASES = {
                N("Squeeze", ["p", "axes"], ["s"])], X, ["f", "r", "s"], constants={"shape": i64(1, -1),
                                                                                    "axes": i64(2, 3)}),
         ["flatten", "flatten", "global_avg_pool", "flatten"], 0, 0, [(800,), (800,), (8,)], {}),
-    "channel_shuffle": (model([N("Reshape", ["x", "grouped"], ["g"]), N("Transpose", ["g"], ["t"], perm=[0, 2, 1, 3, 4]),
+    "channel_shuffle": (model([N("Reshape", ["x", "grouped"], ["g"]),
+                               N("Transpose", ["g"], ["t"], perm=[0, 2, 1, 3, 4]),
                                N("Reshape", ["t", "back"], ["y"])], X, ["y"],
                               constants={"grouped": i64(0, 2, 4, 10, 10), "back": i64(0, 8, 10, 10)}),
                         ["channel_shuffle"], 0, 0, [(8, 10, 10)], {}),

@@ -169,7 +169,7 @@ def _conv_transpose(w: _Writer, node: Node) -> None:
 def _pool(w: _Writer, node: Node) -> None:
     layer = node.layer
     assert isinstance(layer, Pool)
-    common = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride),
+    common: dict[str, Any] = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride),
                   pads=_pads(layer.padding, layer.padding), ceil_mode=int(layer.ceil_mode))
     if layer.op == "max":
         w.add("MaxPool", [w.x(node)], node.name, node.name, doc=_doc(node), dilations=list(layer.dilation),

@@ -356,14 +356,9 @@ class _Mapper:
                 self.opaque(node, problem.label)
             except _Poisoned:
                 self.poisoned.update(node.output)
-        if self.unknown and not self.allow_unknown:
-            listing = ", ".join(f"{label} x{count} (first: '{first}')"
-                                for label, (count, first) in self.unknown.items())
-            kinds = len(self.unknown)
-            raise SpecError(f"{kinds} ONNX op{'s' if kinds > 1 else ''} convcost cannot map: {listing}; "
-                            "--allow-unknown keeps them as zero-cost opaque layers (convcost import MODEL.onnx "
-                            "--allow-unknown -o spec.yaml)", self.where)
         for output in self.graph.output:
+            if output.name in self.poisoned and self.unknown and not self.allow_unknown:
+                continue  # made by an unmappable op: listed below
             if output.name not in self.values:
                 raise SpecError(f"output '{output.name}' is not made by a layer (a constant or an input)",
                                 self.where)
@@ -374,8 +369,13 @@ class _Mapper:
                 raise SpecError(f"output '{output.name}' is a network input; outputs are layers", self.where)
             if value.ref not in self.outputs:
                 self.outputs.append(value.ref)
-        if self.unknown and not self.allow_unknown:  # a layout found only at an output
-            raise SpecError("outputs in a transposed layout convcost does not follow", self.where)
+        if self.unknown and not self.allow_unknown:
+            listing = ", ".join(f"{label} x{count} (first: '{first}')"
+                                for label, (count, first) in self.unknown.items())
+            kinds = len(self.unknown)
+            raise SpecError(f"{kinds} ONNX op{'s' if kinds > 1 else ''} convcost cannot map: {listing}; "
+                            "--allow-unknown keeps them as zero-cost opaque layers (convcost import MODEL.onnx "
+                            "--allow-unknown -o spec.yaml)", self.where)
 
     def opaque(self, node: Any, label: str) -> None:
         """An unmappable node: noted, and (so the walk goes on with the right shapes) an opaque layer per output."""
@@ -504,7 +504,7 @@ def _hint(node: Any) -> dict[str, Any]:
 def _fold(m: _Mapper, node: Any, inputs: list[Any]) -> list[Any]:
     """One node over constant numpy arrays: the shape arithmetic exporters write."""
     np, op, a = m.np, node.op_type, m.attrs(node)
-    x = inputs[0] if inputs else None
+    x: Any = inputs[0] if inputs else None
     if op == "Constant":
         if "value" in a:
             return [m.onnx.numpy_helper.to_array(a["value"])]
@@ -1281,8 +1281,9 @@ def _raw_levels(entries: list[_Entry]) -> list[tuple[str, ...]]:
             segments = [segment for segment in raw.split("/") if segment]
             op, scopes = (segments[-1] if segments else entry.op), segments[:-1]
             path: list[str] = []
-            for before, scope in zip(["", *scopes], scopes):  # PyTorch: /layer1/layer1.0/conv1/Conv
-                path += (scope[len(before) + 1:] if before and scope.startswith(before + ".") else scope).split(".")
+            for before, segment in zip(["", *scopes], scopes):  # PyTorch: /layer1/layer1.0/conv1/Conv
+                nested = before and segment.startswith(before + ".")
+                path += (segment[len(before) + 1:] if nested else segment).split(".")
             scope = tuple(_clean(level, fallback) for level in path if level)
             parsed.append((scope, _clean(op, fallback)))
             for depth in range(1, len(scope) + 1):
@@ -1290,13 +1291,13 @@ def _raw_levels(entries: list[_Entry]) -> list[tuple[str, ...]]:
         else:
             parsed.append((tuple(_clean(level, fallback) for level in raw.split(".") if level) or (fallback,), None))
     levels = []
-    for scope, op in parsed:
-        if op is None:
-            levels.append(scope)
-        elif scope and counts.get(scope) == 1:
-            levels.append(scope)  # a module with one layer: the layer is the module
+    for module, last in parsed:
+        if last is None:
+            levels.append(module)
+        elif module and counts.get(module) == 1:
+            levels.append(module)  # a module with one layer: the layer is the module
         else:
-            levels.append((*scope, op))
+            levels.append((*module, last))
     return levels
 
 

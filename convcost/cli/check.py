@@ -28,8 +28,8 @@ def _limit(key: str, metavar: str, help: str) -> Optional[str]:
 @app.command()
 @with_option_groups
 def check(
-    specs: list[str] = typer.Argument(..., metavar="SPEC...", help="Spec files (YAML) or ONNX models (.onnx); - for stdin.",
-                                      show_default=False),
+    specs: list[str] = typer.Argument(..., metavar="SPEC...", show_default=False,
+                                      help="Spec files (YAML) or ONNX models (.onnx); - for stdin."),
     max_macs: Optional[str] = _limit("max_macs", "N", f"Most MACs (bias excluded). {_QUANTITY}."),
     max_flops: Optional[str] = _limit("max_flops", "N", "Most FLOPs."),
     max_params: Optional[str] = _limit("max_params", "N", "Most trainable parameters."),

@@ -50,7 +50,7 @@ def import_model(
         if output in (None, "-"):
             sys.stdout.write(imported.text)
         else:
-            write_atomic(output, imported.text, protect=[model], spec=True)
+            write_atomic(output, imported.text, protect=[model], writes_spec=True)
         where = "" if output in (None, "-") else f"; wrote {output}"
         sys.stderr.write(f"convcost: imported {one_line(model)}: {imported.onnx_nodes} ONNX nodes, "
                          f"{imported.layers} layers{where}\n")

@@ -85,11 +85,11 @@ def emit(fmt: str, result: Any, *, output: str | None = None, protect: Iterable[
         write_atomic(str(output), chunks, protect)
 
 
-def check_output(path: str, protect: Iterable[str] = (), *, spec: bool = False) -> None:
+def check_output(path: str, protect: Iterable[str] = (), *, writes_spec: bool = False) -> None:
     """Refuse an ``--output`` that could destroy a spec: any ``.yaml``/``.yml`` path
-    (convcost writes YAML only where ``spec`` says so: ``convcost import``) and any file given as a spec on
+    (convcost writes YAML only where ``writes_spec`` says so: ``convcost import``) and any file given as a spec on
     the command line."""
-    if path.lower().endswith((".yaml", ".yml")) and not spec:
+    if path.lower().endswith((".yaml", ".yml")) and not writes_spec:
         raise UsageError(f"refusing to write output to {path}: convcost writes no YAML, and a .yaml/.yml "
                          "path is probably a spec")
     target = os.path.realpath(path)
@@ -107,10 +107,10 @@ def check_output(path: str, protect: Iterable[str] = (), *, spec: bool = False) 
 
 
 def write_atomic(path: str, text: str | bytes | Iterable[str], protect: Iterable[str] = (), *,
-                 spec: bool = False) -> None:
+                 writes_spec: bool = False) -> None:
     """Write ``text`` (a string, bytes, or strings one after another) to a temporary file beside
     ``path``, then rename it over ``path``: readers see the old file or the new one, never half of it."""
-    check_output(path, protect, spec=spec)
+    check_output(path, protect, writes_spec=writes_spec)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         mode = os.stat(path).st_mode & 0o7777
