@@ -20,7 +20,7 @@ from types import MappingProxyType
 from .costs import layer_cost
 from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
-    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Softmax, Upsample,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU, Softmax, Upsample,
 )
 from .network import Network
 
@@ -43,7 +43,7 @@ RULES: Mapping[type, Rule] = MappingProxyType({
     **dict.fromkeys((Conv, ConvTranspose, Linear), _same_pairs),
     **dict.fromkeys((Pool, AdaptivePool, BatchNorm, Normalization, LayerScale, Activation, PReLU, Softmax, Upsample,
                      Elementwise, Concat, Flatten, Dropout, Identity, Crop, ChannelSlice, ChannelShuffle,
-                     PixelShuffle), _no_macs),
+                     PixelShuffle, Opaque), _no_macs),
 })
 
 

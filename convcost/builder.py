@@ -290,8 +290,9 @@ class _Builder:
     def reads(self, kind: str, raw: LocatedDict, joins: bool, x: int, scope: _Scope, name: str) -> tuple[int, ...]:
         """The tensors an entry reads: the previous layer's output, or what ``from:`` names (a join's
         ``from:`` lists its inputs; a single name joins that tensor with the previous layer's output)."""
+        variadic = joins and LAYER_KINDS[kind].variadic  # reads exactly what 'from:' names
         if "from" not in raw:
-            if joins:
+            if joins and not variadic:
                 raise SpecError(f"{kind} needs 'from': the tensors to join, like 'from: [a, b]' (one name joins "
                                 "it with the previous layer's output)", raw.where, name)
             return (x,)
@@ -301,7 +302,7 @@ class _Builder:
         if not joins and len(names) != 1:
             raise SpecError(f"'from' of a {kind} names one tensor, got {len(names)}", where, name)
         refs = tuple(self.lookup(resolve(item, scope.params, where, name), scope, where, name) for item in names)
-        return (x, *refs) if joins and len(refs) == 1 else refs
+        return (x, *refs) if joins and len(refs) == 1 and not variadic else refs
 
     def one(self, kind: str, raw: LocatedDict, where: Location, inputs: tuple[int, ...], scope: _Scope, name: str,
             joins: bool) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .bridges import is_onnx_path
 from .budget import BUDGET_KEYS, Limit, budget_from_spec, merge_budgets
 from .builder import build_network
 from .costs import NetworkCost, analyze
@@ -104,6 +105,10 @@ def unread_layers(network: Network) -> tuple[SpecError, ...]:
 def check_file(path: str, limits: tuple[Limit, ...] = (), *, batch: int = 1, dtype: str = "float32") -> FileCheck:
     """Check one spec file (``-`` for standard input); ``limits`` override the spec's budget."""
     source = "<stdin>" if path == "-" else path
+    if is_onnx_path(path):
+        from .bridges.onnx_import import onnx_spec  # imports onnx: only for .onnx files
+
+        return _finish(source, lambda problems: onnx_spec(path), limits, batch, dtype)
     return _finish(source, lambda problems: load_spec(path, errors=problems), limits, batch, dtype)
 
 

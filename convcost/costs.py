@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .attributes import layer_options
 from .layers import (
     ACTIVATIONS, Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose,
-    Crop, Dropout, Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU,
+    Crop, Dropout, Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU,
     Shape, Softmax, Upsample, aliases_input, numel,
 )
 from .network import Network
@@ -169,7 +169,8 @@ def prelu_cost(layer: PReLU, inputs: tuple[Shape, ...], output: Shape) -> Cost:
 
 def free_cost(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> Cost:
     """Layers that do no arithmetic: views (flatten, identity, crop, a split's parts), dropout at
-    inference, and copies (concat, channel shuffle, pixel shuffle)."""
+    inference, and copies (concat, channel shuffle, pixel shuffle); and ``opaque`` layers, zero by
+    declaration (an imported op convcost cannot cost, kept for its shape)."""
     return Cost()
 
 
@@ -197,6 +198,7 @@ COST_FUNCTIONS: Mapping[type, CostFunction] = MappingProxyType(
         ChannelSlice: free_cost,
         ChannelShuffle: free_cost,
         PixelShuffle: free_cost,
+        Opaque: free_cost,
     }
 )
 

@@ -16,13 +16,15 @@ from fractions import Fraction
 from functools import partial
 from types import MappingProxyType
 
+from .errors import SpecError
 from .layers import (
     ACTIVATIONS, AXES, ELEMENTWISE_OPS, Activation, AdaptivePool, BatchNorm, ChannelShuffle, Concat, Conv,
     ConvTranspose, Crop, Dropout, Elementwise, Flatten, Identity, Layer, LayerError, LayerScale, Linear,
-    Normalization, PixelShuffle, Pool, PReLU, Shape, Softmax, Upsample,
+    Normalization, Opaque, PixelShuffle, Pool, PReLU, Shape, Softmax, Upsample,
 )
 from .layers.base import LAYOUTS
 from .options import PER_AXIS, Options
+from .spec import parse_shape
 from .units import format_shape
 
 __all__ = ["COMMON_KEYS", "LAYER_KINDS", "PYTORCH_KEYS", "Kind"]
@@ -45,6 +47,7 @@ class Kind:
     keys: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     join: Callable[[Options, tuple[Shape, ...]], Layer] | None = None
+    variadic: bool = False  # a join that reads exactly what 'from:' names (one or more), else the previous output
 
     @property
     def allowed(self) -> tuple[str, ...]:
@@ -194,6 +197,17 @@ def _concat(o: Options, shapes: tuple[Shape, ...]) -> Layer:
     return Concat(inputs=len(shapes), axis=names.index(axis), crop=crop == "center")
 
 
+def _opaque(o: Options, shapes: tuple[Shape, ...]) -> Layer:
+    op = o.value("op")
+    if not isinstance(op, str) or not op.strip():
+        raise o.error(f"'op' must name the operation (like Foo), got {op!r}", "op")
+    try:
+        shape = parse_shape(o.value("shape"), o.raw.at("shape"), "opaque")
+    except SpecError as error:
+        raise o.error(error.message, "shape") from None
+    return Opaque(op=op, shape=shape, inputs=len(shapes))
+
+
 def _batch_norm(o: Options, shape: Shape) -> Layer:
     return BatchNorm(num_features=shape[0], affine=o.flag("affine", True),
                      track_running_stats=o.flag("track_running_stats", True))
@@ -277,6 +291,7 @@ LAYER_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
     "crop": Kind(_crop, ("size", "like")),
     **{op: Kind(keys=("inplace",), join=partial(_elementwise, op=op)) for op in ELEMENTWISE_OPS},
     "concat": Kind(keys=("axis", "crop"), join=_concat),
+    "opaque": Kind(keys=("op", "shape"), required=("op", "shape"), join=_opaque, variadic=True),
     "dropout": Kind(_dropout, ("p",)),
     "identity": Kind(lambda o, shape: Identity()),
     "softmax": Kind(_softmax, ("dim",)),

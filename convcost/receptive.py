@@ -25,7 +25,7 @@ from types import MappingProxyType
 from .errors import ConvcostError
 from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
-    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Softmax, Upsample,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU, Softmax, Upsample,
 )
 from .network import Network, Node
 
@@ -455,11 +455,17 @@ def _pixel_shuffle(node: Node, fields: tuple[Field, ...], context: _Context) -> 
     return tuple(out)
 
 
+def _opaque(node: Node, fields: tuple[Field, ...], context: _Context) -> Field:
+    """An op convcost does not know: conservatively, every output position sees the whole input."""
+    return _lengths(_all_whole(fields[0], context), node, context)
+
+
 #: Layer type -> receptive-field rule. Read-only; a test checks every layer type is here.
 RULES: Mapping[type, Rule] = MappingProxyType({
     Conv: _conv_like, Pool: _conv_like,  # max and avg; ceil_mode only adds positions, not field
     ConvTranspose: _conv_transpose, Upsample: _upsample, AdaptivePool: _adaptive_pool, Linear: _linear,
     Softmax: _softmax, Crop: _crop, PixelShuffle: _pixel_shuffle, Elementwise: _join_rule, Concat: _join_rule,
+    Opaque: _opaque,
     # Each element keeps its field: flatten (positions no longer spatial), batch norm at inference (a
     # per-channel scale and shift), activations, and the channel-only rearrangements. Normalisation
     # statistics are not spatial dependence here (layer norm over channels is per position; group and

@@ -32,7 +32,7 @@ from .errors import UsageError
 from .hardware import HardwareProfile
 from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
-    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, numel, PixelShuffle, Pool, PReLU, Shape,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, numel, PixelShuffle, Pool, PReLU, Shape,
     Softmax, Upsample,
 )
 from .network import Network
@@ -71,7 +71,7 @@ def moves_nothing(layer: Any, inputs: tuple[Shape, ...], output: Shape) -> tuple
 #: Layer type -> traffic rule. Read-only; a test checks every layer type is here.
 TRAFFIC_RULES: Mapping[type, TrafficRule] = MappingProxyType({
     **dict.fromkeys((Conv, ConvTranspose, Linear, BatchNorm, Normalization, LayerScale, Activation, PReLU, Pool,
-                     AdaptivePool, Softmax, Upsample, Elementwise, Concat, ChannelShuffle, PixelShuffle),
+                     AdaptivePool, Softmax, Upsample, Elementwise, Concat, ChannelShuffle, PixelShuffle, Opaque),
                     moves_tensors),
     **dict.fromkeys((Flatten, Dropout, Identity, Crop, ChannelSlice), moves_nothing),
 })

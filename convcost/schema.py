@@ -96,6 +96,11 @@ OPTION_SCHEMAS: Mapping[str, dict[str, Any] | None] = MappingProxyType({
               "description": "squeeze width as a fraction of the input channels"},
     "activation": {"enum": list(ACTIVATIONS)},
     "gate": {"enum": ["sigmoid", "hardsigmoid"]},
+    "op": {"type": "string", "minLength": 1, "description": "the operation an opaque layer stands for (zero cost)"},
+    "shape": {"anyOf": [{"type": "integer", "minimum": 1},
+                        {"type": "string", "pattern": r"^\s*\d+(\s*[xX×]\s*\d+)*\s*$"},
+                        {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}],
+              "description": "an opaque layer's output shape, channels first, batch excluded"},
 })
 
 

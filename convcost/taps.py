@@ -22,7 +22,7 @@ from typing import Any
 from .costs import layer_cost
 from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
-    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Shape, Softmax,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU, Shape, Softmax,
     Upsample,
 )
 from .network import Network
@@ -93,7 +93,7 @@ RULES: Mapping[type, Rule] = MappingProxyType({
     Conv: _conv, ConvTranspose: _conv_transpose, Linear: _linear,
     **dict.fromkeys((Pool, AdaptivePool, BatchNorm, Normalization, LayerScale, Activation, PReLU, Softmax, Upsample,
                      Elementwise, Concat, Flatten, Dropout, Identity, Crop, ChannelSlice, ChannelShuffle,
-                     PixelShuffle), _none),
+                     PixelShuffle, Opaque), _none),
 })
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from .costs import layer_cost
 from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
-    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, PixelShuffle, Pool, PReLU, Softmax, Upsample,
+    Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU, Softmax, Upsample,
     aliases_input, numel,
 )
 from .network import Network, Node
@@ -264,6 +264,8 @@ SAVED_TENSOR_RULES: Mapping[type, TrainingRule] = MappingProxyType(
         ChannelSlice: TrainingRule(_nothing, "promote", _no_parameters),
         ChannelShuffle: TrainingRule(_nothing, "promote", _no_parameters),
         PixelShuffle: TrainingRule(_nothing, "promote", _no_parameters),
+        # An op convcost cannot cost (ONNX import with --allow-unknown): assumed to keep nothing, a lower bound.
+        Opaque: TrainingRule(_nothing, "promote", _no_parameters),
     }
 )
 

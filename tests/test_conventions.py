@@ -224,6 +224,7 @@ def test_every_kind_builds_and_costs():
                "group_norm": ("8x8x8", "group_norm: {groups: 2}"), "channel_shuffle": ("8x8x8", "channel_shuffle: {groups: 2}"),
                "pixel_shuffle": ("8x8x8", "pixel_shuffle: {factor: 2}"),
                "pixel_unshuffle": ("8x8x8", "pixel_unshuffle: {factor: 2}"), "crop": ("8x8x8", "crop: {size: 4}"),
+               "opaque": ("8x8x8", "opaque: {op: Foo, shape: 4x2x2}"),
                **{join: ("8x8x8", f"{join}: {{from: input}}") for join in ("add", "sub", "mul", "max", "concat")}}
     for kind in LAYER_KINDS:
         shape, text = samples.get(kind, ("8x8x8", kind))

@@ -7,7 +7,7 @@ budget failed, 2 an invalid spec or usage error.
 
 from __future__ import annotations
 
-from . import analyze, check, compare, hardware, schema, sweep  # noqa: F401  (each registers its command)
+from . import analyze, check, compare, export, hardware, import_, schema, sweep  # noqa: F401  (each registers its command)
 from .app import EXIT_FAILED, EXIT_INVALID, EXIT_OK, app
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "app", "main"]

@@ -48,8 +48,9 @@ def _limit(key: str, metavar: str, help: str) -> Optional[str]:
 @app.command()
 @with_option_groups
 def check(
-    specs: list[str] = typer.Argument(..., metavar="SPEC...", help="Spec files (YAML), directories (searched "
-                                      "for *.yaml and *.yml, hidden ones skipped); - for stdin.", show_default=False),
+    specs: list[str] = typer.Argument(..., metavar="SPEC...", show_default=False,
+                                      help="Spec files (YAML), ONNX models (.onnx) or directories (searched for "
+                                           "*.yaml and *.yml, hidden ones skipped); - for stdin."),
     max_macs: Optional[str] = _limit("max_macs", "N", f"Most MACs (bias excluded). {_QUANTITY}."),
     max_flops: Optional[str] = _limit("max_flops", "N", "Most FLOPs."),
     max_params: Optional[str] = _limit("max_params", "N", "Most trainable parameters."),

@@ -28,7 +28,8 @@ from .output import emit
 BOTTLENECK = "Bottleneck rewrite"
 
 SpecsArg = typer.Argument(None, metavar="[A.yaml [B.yaml]]", show_default=False,
-                          help="One spec (against its bottlenecked or naive form) or two (A is the baseline).")
+                          help="One spec (against its bottlenecked or naive form) or two (A is the baseline); "
+                        "an ONNX model (.onnx) stands for a spec.")
 BottleneckOpt = typer.Option(None, "--bottleneck", help="Insert a 1x1 reduction to this many channels before "
                              "every eligible conv.", rich_help_panel=BOTTLENECK, show_default=False)
 ReduceOpt = typer.Option(None, "--reduce", help="Like --bottleneck, with the width a fraction of each conv's input "

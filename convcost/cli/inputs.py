@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 
 import typer
 
+from ..bottleneck import with_input_shape
+from ..bridges import is_onnx_path
 from ..budget import Limit, budget_from_spec
 from ..builder import build_network
 from ..errors import ConvcostError, Location, SpecError, UsageError
@@ -86,7 +88,16 @@ class Loaded:
 
 
 def load_spec_network(path: str, layer: LayerFlags | None = None) -> Loaded:
-    """A spec file (``-`` for standard input), built; raises :class:`Problems` with every problem found."""
+    """A spec file (``-`` for standard input) or an ONNX model (``.onnx``, imported), built; raises
+    :class:`Problems` with every problem found."""
+    if is_onnx_path(path):
+        from ..bridges.onnx_import import onnx_network  # imports onnx: only for .onnx files
+
+        network = onnx_network(path)
+        if layer is not None and (layer.input_shape is not None or layer.resolution is not None):
+            given = None if layer.input_shape is None else parse_shape(layer.input_shape, _COMMAND_LINE, "--input")
+            network = with_input_shape(network, _with_input(network.input_shape, layer, given))
+        return Loaded(network, (), [])
     problems: list[SpecError] = []
     try:
         spec = load_spec(path, errors=problems)
@@ -110,7 +121,8 @@ def load_spec_network(path: str, layer: LayerFlags | None = None) -> Loaded:
 
 
 def load_network(path: str, layer: LayerFlags | None = None) -> Network:
-    """A spec file (``-`` for standard input), built, with ``--input``/``--resolution`` applied."""
+    """A spec file (``-`` for standard input) or an ONNX model, built, with ``--input``/``--resolution``
+    applied."""
     return load_spec_network(path, layer).network
 
 

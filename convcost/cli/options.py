@@ -33,7 +33,8 @@ OUTPUT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown"
 _LAYER = "Input, or a single layer instead of SPEC"
 _REWRITE = "Bottleneck rewrite"
 
-SpecArg = typer.Argument(None, metavar="[SPEC]", help="Spec file (YAML), or - for stdin.", show_default=False)
+SpecArg = typer.Argument(None, metavar="[SPEC]", help="Spec file (YAML) or ONNX model (.onnx), or - for stdin.",
+                         show_default=False)
 DepthOpt = typer.Option(None, "--depth", "-d", help="Collapse blocks below this nesting level (1 = top level).",
                         show_default=False)
 ExactOpt = typer.Option(False, "--exact", help="Exact integers instead of K/M/G units in the table.")

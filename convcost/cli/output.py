@@ -85,10 +85,11 @@ def emit(fmt: str, result: Any, *, output: str | None = None, protect: Iterable[
         write_atomic(str(output), chunks, protect)
 
 
-def check_output(path: str, protect: Iterable[str] = ()) -> None:
+def check_output(path: str, protect: Iterable[str] = (), *, writes_spec: bool = False) -> None:
     """Refuse an ``--output`` that could destroy a spec: any ``.yaml``/``.yml`` path
-    (convcost never writes YAML) and any file given as a spec on the command line."""
-    if path.lower().endswith((".yaml", ".yml")):
+    (convcost writes YAML only where ``writes_spec`` says so: ``convcost import``) and any file given as a spec on
+    the command line."""
+    if path.lower().endswith((".yaml", ".yml")) and not writes_spec:
         raise UsageError(f"refusing to write output to {path}: convcost writes no YAML, and a .yaml/.yml "
                          "path is probably a spec")
     target = os.path.realpath(path)
@@ -105,10 +106,11 @@ def check_output(path: str, protect: Iterable[str] = ()) -> None:
             raise UsageError(f"refusing to write output over the spec {spec}")
 
 
-def write_atomic(path: str, text: str | Iterable[str], protect: Iterable[str] = ()) -> None:
-    """Write ``text`` (a string, or strings one after another) to a temporary file beside
+def write_atomic(path: str, text: str | bytes | Iterable[str], protect: Iterable[str] = (), *,
+                 writes_spec: bool = False) -> None:
+    """Write ``text`` (a string, bytes, or strings one after another) to a temporary file beside
     ``path``, then rename it over ``path``: readers see the old file or the new one, never half of it."""
-    check_output(path, protect)
+    check_output(path, protect, writes_spec=writes_spec)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         mode = os.stat(path).st_mode & 0o7777
@@ -121,10 +123,16 @@ def write_atomic(path: str, text: str | Iterable[str], protect: Iterable[str] = 
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.writelines((text,) if isinstance(text, str) else text)
-            stream.flush()
-            os.fsync(stream.fileno())
+        if isinstance(text, bytes):
+            with os.fdopen(handle, "wb") as binary:
+                binary.write(text)
+                binary.flush()
+                os.fsync(binary.fileno())
+        else:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+                stream.writelines((text,) if isinstance(text, str) else text)
+                stream.flush()
+                os.fsync(stream.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except OSError as exc:

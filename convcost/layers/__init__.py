@@ -20,13 +20,14 @@ from .compute import (
     Normalization, Pool, PReLU, Softmax, Upsample,
 )
 from .tensors import (
-    AXES, ELEMENTWISE_OPS, ChannelShuffle, ChannelSlice, Concat, Crop, Elementwise, Flatten, Identity, PixelShuffle,
+    AXES, ELEMENTWISE_OPS, ChannelShuffle, ChannelSlice, Concat, Crop, Elementwise, Flatten, Identity, Opaque,
+    PixelShuffle,
 )
 
 __all__ = [
     "ACTIVATIONS", "AXES", "ELEMENTWISE_OPS", "Activation", "AdaptivePool", "BatchNorm", "ChannelShuffle",
     "ChannelSlice", "Concat", "Conv", "ConvTranspose", "Crop", "Dropout", "Elementwise", "Flatten", "Identity",
-    "Layer", "LayerError", "LayerScale", "Linear", "Normalization", "PReLU", "PixelShuffle", "Pool", "Shape",
+    "Layer", "LayerError", "LayerScale", "Linear", "Normalization", "Opaque", "PReLU", "PixelShuffle", "Pool", "Shape",
     "Softmax", "Upsample", "aliases_input", "conv_output_length", "conv_transpose_output_length", "numel",
     "pool_output_length",
 ]
@@ -34,7 +35,7 @@ __all__ = [
 Layer = (
     Conv | ConvTranspose | Pool | AdaptivePool | Linear | BatchNorm | Normalization | LayerScale | Activation
     | PReLU | Dropout | Softmax | Upsample | Flatten | Identity | Elementwise | Concat | Crop | ChannelSlice
-    | ChannelShuffle | PixelShuffle
+    | ChannelShuffle | PixelShuffle | Opaque
 )
 
 #: Layers whose output is a view of their input at inference (no new memory).

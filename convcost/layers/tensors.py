@@ -13,7 +13,7 @@ from ..units import format_shape
 from .base import LAYOUTS, LayerError, SameShape, Shape, numel
 
 __all__ = ["AXES", "ELEMENTWISE_OPS", "ChannelShuffle", "ChannelSlice", "Concat", "Crop", "Elementwise", "Flatten",
-           "Identity", "PixelShuffle"]
+           "Identity", "Opaque", "PixelShuffle"]
 
 #: Elementwise joins; ``add`` and ``sub`` are additions, ``mul`` and ``max`` the rest.
 ELEMENTWISE_OPS = ("add", "sub", "mul", "max")
@@ -170,3 +170,17 @@ class PixelShuffle:
             raise LayerError(f"pixel_unshuffle by {r} needs height and width divisible by {r}, got "
                              f"{format_shape(shape)}")
         return (channels * r * r, height // r, width // r)
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """An operation convcost cannot cost, kept only for its shape (``convcost import --allow-unknown``): it reads
+    its ``inputs`` tensors and writes a new tensor of ``shape``; zero MACs, FLOPs and params, by declaration."""
+
+    op: str
+    shape: Shape
+    inputs: int = 1
+    kind: str = "opaque"
+
+    def output_shape(self, *shapes: Shape) -> Shape:
+        return self.shape
