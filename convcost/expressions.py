@@ -20,7 +20,7 @@ __all__ = ["MAX_EXPRESSION_CHARS", "MAX_VALUE", "resolve"]
 
 MAX_EXPRESSION_CHARS = 200
 MAX_VALUE = 10**30  # largest magnitude of a literal, a parameter used in arithmetic or an intermediate value
-_LONG_LITERAL = re.compile(r"\d{31}")
+_LONG_LITERAL = re.compile(r"[0-9]{31}")
 
 _BINARY: Mapping[type, Callable[[int, int], int]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,

@@ -59,7 +59,11 @@ def loads_spec(text: str, source: str = "<string>", *, errors: list[SpecError] |
     top-level key, a bad name or budget) are appended to it instead of raised,
     so a checker can report them all; the first fatal problem is still raised.
     """
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # lone surrogates: what undecodable bytes become in a str
+        raise SpecError(f"spec is not valid UTF-8 (character {exc.start})", Location(source)) from None
+    if size > MAX_FILE_BYTES:
         raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(source))
     tree = read_yaml(text, source)
     if not isinstance(tree, LocatedDict):
@@ -68,23 +72,31 @@ def loads_spec(text: str, source: str = "<string>", *, errors: list[SpecError] |
 
 
 def load_spec(path: str, *, errors: list[SpecError] | None = None) -> Spec:
-    """Read a spec file (``-`` for standard input) into a :class:`Spec`."""
-    if path == "-":
-        source = "<stdin>"
-        text = sys.stdin.read(MAX_FILE_BYTES + 1)
-    else:
-        source = path
-        try:
+    """Read a spec file (``-`` for standard input) into a :class:`Spec`.
+
+    Standard input is read as bytes and decoded like a file, so bytes that are
+    not UTF-8 and a read that fails are one clear error, wherever they come from.
+    """
+    source = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            raw = stream.read(MAX_FILE_BYTES + 1) if stream is not None else sys.stdin.read(MAX_FILE_BYTES + 1)
+        else:
             with open(path, "rb") as handle:
                 raw = handle.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise SpecError(f"cannot read spec: {exc.strerror or exc}", Location(path)) from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(path))
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror or exc}", Location(source)) from None
+    except UnicodeDecodeError as exc:  # a text stdin without bytes underneath
+        raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(source)) from None
+    if isinstance(raw, str):  # a text stream without bytes underneath: loads_spec checks its characters
+        return loads_spec(raw, source, errors=errors)
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(source))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(source)) from None
     return loads_spec(text, source, errors=errors)
 
 
@@ -96,7 +108,7 @@ SHAPE_AXES = {
     ("channels", "depth", "height", "width"): 3,
     ("features",): 0,
 }
-_SHAPE_RE = re.compile(r"^\s*\d+(\s*[xX×]\s*\d+)*\s*$")
+_SHAPE_RE = re.compile(r"^\s*[0-9]+(\s*[xX×]\s*[0-9]+)*\s*$")  # ASCII digits only: '٣' is not a number here
 
 
 def parse_shape(value: Any, where: Location, what: str = "input") -> tuple[int, ...]:

@@ -23,7 +23,16 @@ from ..render.common import View
 from ..render.comparison import COMPARISON_RENDERERS
 from .app import app, fail
 from .inputs import load_network, network_from
-from .options import ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, with_option_groups
+from .options import (
+    DECIMAL,
+    INTEGER,
+    ExactOpt,
+    LayerFlags,
+    OutputOptions,
+    RewriteOptions,
+    RunOptions,
+    with_option_groups,
+)
 from .output import emit
 
 BOTTLENECK = "Bottleneck rewrite"
@@ -31,9 +40,10 @@ BOTTLENECK = "Bottleneck rewrite"
 SpecsArg = typer.Argument(None, metavar="[A.yaml [B.yaml]]", show_default=False,
                           help="One spec (against its bottlenecked or naive form) or two (A is the baseline).")
 BottleneckOpt = typer.Option(None, "--bottleneck", help="Insert a 1x1 reduction to this many channels before "
-                             "every eligible conv.", rich_help_panel=BOTTLENECK, show_default=False)
+                             "every eligible conv.", rich_help_panel=BOTTLENECK, show_default=False, **INTEGER)
 ReduceOpt = typer.Option(None, "--reduce", help="Like --bottleneck, with the width a fraction of each conv's input "
-                         "channels (0 < f < 1, floored, at least 1).", rich_help_panel=BOTTLENECK, show_default=False)
+                         "channels (0 < f < 1, floored, at least 1).", rich_help_panel=BOTTLENECK, show_default=False,
+                         **DECIMAL)
 ByBlockOpt = typer.Option(False, "--by-block", help="One row per top-level block (e.g. Inception module) "
                           "instead of per layer.")
 

@@ -15,7 +15,16 @@ from ..network import Network
 from ..render.common import View
 from .app import app, fail
 from .inputs import network_from
-from .options import ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, SpecArg, with_option_groups
+from .options import (
+    INTEGER,
+    ExactOpt,
+    LayerFlags,
+    OutputOptions,
+    RewriteOptions,
+    RunOptions,
+    SpecArg,
+    with_option_groups,
+)
 from .output import emit
 
 if TYPE_CHECKING:
@@ -41,12 +50,12 @@ LayerOpt = typer.Option(None, "--layer", "-l", help="Sweep this conv of SPEC on 
 ParetoOpt = typer.Option("macs", "--pareto", help="Costs traded against width for the Pareto mark: any of "
                          "macs, flops, params, peak, activations, comma separated.")
 LimitOpt = typer.Option(40, "--limit", help="Most rows in a table or markdown (Pareto-optimal points first); "
-                        "0 = all.")
+                        "0 = all.", **INTEGER)
 
 
 def parse_numbers(text: str, flag: str, fractions: bool = False) -> list[Any]:
     """'8:128' (inclusive), '8:128:8', '8,16,32' or a mix; fractions accept decimals."""
-    number = r"\d+(?:\.\d+)?" if fractions else r"\d+"
+    number = r"[0-9]+(?:\.[0-9]+)?" if fractions else r"[0-9]+"  # ASCII digits only
     values: list[Any] = []
     for item in text.split(","):
         item = item.strip()
