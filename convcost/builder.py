@@ -171,6 +171,8 @@ class _Builder:
             if self.errors is None:
                 raise error
             self.errors.append(error)
+            if len(self.errors) >= MAX_ERRORS:  # as in failed(): a collecting build stops here
+                raise _Stop(SpecError(f"stopped after {MAX_ERRORS} problems", Location(self.spec.source)))
         self.names.add(name)
 
     def sequence(self, items: Any, x: int, scope: _Scope, where: Location | None = None) -> int:

@@ -60,6 +60,10 @@ def check(
         for result in results:
             for problem in result.problems:
                 sys.stderr.write(one_line(problem.format()) + "\n")
+            if result.unlisted:
+                sys.stderr.write(f"{one_line(result.source)}: and {result.unlisted:,} more problem"
+                                 f"{'' if result.unlisted == 1 else 's'} (the first {len(result.problems)} are "
+                                 "listed)\n")
         emit(target.format, CHECK_RENDERERS[target.format](results, View()), output=target.output, protect=specs)
     except ConvcostError as error:
         fail(error)
