@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import Location, SpecError, did_you_mean
+from .expansion import refuse_large_expansion
 from .expressions import resolve
 from .kinds import COMMON_KEYS, LAYER_KINDS
 from .layers import Add, Concat, Identity, Layer, LayerError, Shape
@@ -77,6 +78,7 @@ def build_network(spec: Spec, *, errors: list[SpecError] | None = None) -> Netwo
     bad layer, uses of a bad block) are not reported. The network returned is
     then a sketch, to be used only if ``errors`` stayed empty.
     """
+    refuse_large_expansion(spec, max_nodes=MAX_NODES, max_repeat=MAX_REPEAT, max_nesting=MAX_NESTING)
     builder = _Builder(spec, errors)
     try:
         builder.sequence(spec.layers, INPUT, _Scope("", MappingProxyType({}), ()))

@@ -99,7 +99,7 @@ def parse_quantity(text: str | int | float, kind: str = "count") -> int:
     if isinstance(text, float) and not isinstance(getattr(text, "written", None), str):
         if not math.isfinite(text) or not text.is_integer() or abs(text) >= 2**53:
             raise ValueError(f"{text!r} is a float that is not an exact integer; write it as an integer or a "
-                             "string like '1.5G'")
+                             "string, like 1.5G")
         text = int(text)
     if isinstance(text, int):
         number = Fraction(text)
@@ -127,7 +127,7 @@ def parse_quantity(text: str | int | float, kind: str = "count") -> int:
         raise ValueError(f"must not be negative, got {text!r}")
     if value.denominator != 1:
         if isinstance(text, float):
-            raise ValueError(f"{getattr(text, 'written')} is not a whole number; write it as an integer or a string "
-                             "like '1.5G'")
+            raise ValueError(f"{getattr(text, 'written')} is not a whole number; write it as an integer or a "
+                             "string, like 1.5G")
         raise ValueError(f"{text!r} is not a whole number ({float(value):g})")
     return int(value)

@@ -152,16 +152,19 @@ def _same(a: os.stat_result | None, b: os.stat_result) -> bool:
     return a is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
+def _refuse_yaml(given: str, path: str) -> None:
+    if path.lower().endswith((".yaml", ".yml")):
+        raise UsageError(f"refusing to write output to {given}: convcost writes no YAML, and a .yaml/.yml path is "
+                         "probably a spec")
+
+
 def check_output(path: str, protect: Iterable[str] = ()) -> Target:
     """Where ``--output path`` will be written; refuses (:class:`UsageError`) a target that could
     destroy something: a ``.yaml``/``.yml`` path (convcost never writes YAML) also behind a symlink,
     a spec given on the command line, the regular file standard input reads, and anything that is
     neither a regular file, a character device nor a FIFO."""
     real = os.path.realpath(path)
-    for name in (path, real):
-        if name.lower().endswith((".yaml", ".yml")):
-            raise UsageError(f"refusing to write output to {path}: convcost writes no YAML, and a .yaml/.yml "
-                             "path is probably a spec")
+    _refuse_yaml(path, path)
     for spec in protect:
         if spec in (None, "-"):
             continue
@@ -173,9 +176,13 @@ def check_output(path: str, protect: Iterable[str] = ()) -> Target:
                 same = False
         if same:
             raise UsageError(f"refusing to write output over the spec {spec}")
+    _refuse_yaml(path, real)  # a symlink's target too
     try:
         info = os.stat(path)  # through symlinks
     except FileNotFoundError:
+        directory = os.path.dirname(real) or "."
+        if not os.path.isdir(directory):
+            raise UsageError(f"cannot write {path}: there is no directory {directory}") from None
         return Target(path, real, "replace")  # a new file (a dangling symlink's target is created)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from contextlib import contextmanager
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Iterator, Optional
@@ -62,6 +63,8 @@ def parse_numbers(text: str, flag: str, fractions: bool = False) -> list[Any]:
         match = re.fullmatch(rf"({number})(?::({number}))?(?::({number}))?", item)
         if not match:
             raise UsageError(f"{flag} must look like 8:128, 8:128:8 or 8,16,32, got {text!r}")
+        if re.search(r"[0-9]{31}", item):  # also keeps int() below its 4,300-digit limit
+            raise UsageError(f"{flag}: numbers have at most 30 digits, got {item[:40]!r}...")
         convert = (lambda s: Fraction(s)) if fractions else int
         start = convert(match.group(1))
         stop = convert(match.group(2)) if match.group(2) else start
@@ -149,6 +152,9 @@ def sweep(
             SWEEP_RENDERERS,  # numpy: ~60 ms to import, and only sweeps need it
         )
 
+        if result.python_ints:
+            sys.stderr.write("convcost: note: values beyond 64-bit integers: the sweep computed with exact Python "
+                             "integers (slower)\n")
         rendered = SWEEP_RENDERERS[target.format](result, View(exact=exact, limit=limit or None))
         emit(target.format, rendered, output=target.output, protect=[spec] if spec else [])
     except ConvcostError as error:
