@@ -40,10 +40,10 @@ from .spec import Spec
 
 __all__ = ["MAX_COUNT_STEPS", "count_layers", "refuse_large_expansion"]
 
-#: Template entries visited while counting (a template instance whose parameters were seen before costs one).
-#: Specs people write take a few thousand; only instances that differ in a repeat-changing parameter
-#: multiply them.
-MAX_COUNT_STEPS = 1_000_000
+#: Template entries visited while counting (an instance whose relevant parameters were seen before costs
+#: one). Drafts take tens to a few thousand: only instances that differ in a parameter that changes a
+#: ``repeat`` are counted again. Past this the spec is refused (in well under a second).
+MAX_COUNT_STEPS = 25_000
 
 _ENTRY_KEYS = (*COMMON_KEYS, "if")  # keys of a template use that are not its parameters
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -57,6 +57,7 @@ class _Unknown:
 
 
 _UNKNOWN: Any = _Unknown()
+_EMPTY = LocatedDict(Location("<none>"))  # the options of a bare kind name (never written to)
 
 
 class _TooMuchWork(Exception):
@@ -99,6 +100,7 @@ class _Counter:
             if isinstance(name, str) and isinstance(body, LocatedDict) and name not in LAYER_KINDS}
         self.relevant = _relevant_params(self.templates)
         self.memo: dict[tuple[Any, ...], int] = {}
+        self.parsed: dict[str, Any] = {}  # expression text -> syntax tree, parsed once
         self.active: set[str] = set()  # templates being counted: a use of one of them is a cycle
         self.steps = 0
 
@@ -118,10 +120,14 @@ class _Counter:
             self.steps += 1
             if self.steps > MAX_COUNT_STEPS:
                 raise _TooMuchWork
+        if isinstance(item, str):  # a bare kind name: most entries of a long flat spec
+            if item in self.templates:
+                return self.template(item, _EMPTY, params, depth)
+            return 1
         kind, options = _split(item)
         if kind is None or options is None:
             return 1
-        repeat = self.repeat(options, params)
+        repeat = self.repeat(options, params) if "repeat" in options else 1
         if repeat == 0:
             return 0
         if kind in LAYER_KINDS:
@@ -139,7 +145,7 @@ class _Counter:
 
     def resolved(self, value: Any, params: Mapping[str, Any], where: Location) -> Any:
         try:
-            return resolve(value, params, where, None)
+            return resolve(value, params, where, None, self.parsed)
         except SpecError:
             return _UNKNOWN
 
