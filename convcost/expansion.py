@@ -35,7 +35,7 @@ from typing import Any
 from .errors import Location, SpecError
 from .expressions import resolve
 from .kinds import COMMON_KEYS, LAYER_KINDS
-from .located import LocatedDict, LocatedList
+from .located import LocatedDict
 from .spec import Spec
 
 __all__ = ["MAX_COUNT_STEPS", "count_layers", "refuse_large_expansion"]
