@@ -46,7 +46,7 @@ class FileCheck:
     """The outcome for one spec: its problems, or its report and budget results."""
 
     source: str
-    problems: tuple[SpecError, ...] = ()  # at most MAX_LISTED, in line order
+    problems: tuple[SpecError, ...] = ()  # in line order: at most MAX_LISTED located ones, then notes on the file
     report: NetworkCost | None = None  # when the spec is valid
     budget: tuple[BudgetResult, ...] = ()
     unlisted: int = 0  # problems found beyond MAX_LISTED
@@ -91,9 +91,9 @@ def _finish(source: str, load: Callable[[list[SpecError]], Spec], limits: tuple[
         ordered = sorted(problems, key=_order)
         if len(ordered) <= MAX_LISTED:
             return FileCheck(source, tuple(ordered))
-        # Problems of the whole file (no line: "stopped after 100 problems") stay listed, after the first located ones.
+        # Notes on the whole file (no line: the builder's "stopped after 100 problems") follow the located ones.
         whole = [error for error in ordered if _order(error)[0] == 1 << 62][:10]
-        listed = [error for error in ordered if _order(error)[0] != 1 << 62][:MAX_LISTED - len(whole)] + whole
+        listed = [error for error in ordered if _order(error)[0] != 1 << 62][:MAX_LISTED] + whole
         return FileCheck(source, tuple(listed), unlisted=len(ordered) - len(listed))
     report = analyze(network, batch=batch, dtype=dtype)
     results = tuple(

@@ -152,11 +152,11 @@ def sweep(
             SWEEP_RENDERERS,  # numpy: ~60 ms to import, and only sweeps need it
         )
 
-        if result.python_ints:
-            sys.stderr.write("convcost: note: values beyond 64-bit integers: the sweep computed with exact Python "
-                             "integers (slower)\n")
         rendered = SWEEP_RENDERERS[target.format](result, View(exact=exact, limit=limit or None))
         emit(target.format, rendered, output=target.output, protect=[spec] if spec else [])
+        if result.python_ints:  # said once the result is out, so a failure stays the one line on stderr
+            sys.stderr.write("convcost: note: values beyond 64-bit integers: the sweep computed with exact Python "
+                             "integers (slower)\n")
     except ConvcostError as error:
         fail(error)
 
@@ -198,11 +198,11 @@ def run_sweep(network: Network, one_layer: bool, layer_name: Optional[str], widt
     c_in = node.layer.in_channels
     if fractions is not None:
         widths = sorted({max(1, int(f * c_in)) for f in fractions})
-    if widths is None:
-        widths = list(range(1, c_in + 1))
-    points = len(widths) * len(kernels or [1]) * len(resolutions or [1])
+    points = (c_in if widths is None else len(widths)) * len(kernels or [1]) * len(resolutions or [1])
     if points > MAX_POINTS:
         raise UsageError(f"the grid has {points:,} points; the most is {MAX_POINTS:,}")
+    if widths is None:  # counted first: 1 to c_in, and c_in may be huge
+        widths = list(range(1, c_in + 1))
     with progress_bar(f"sweeping {points:,} points", enabled=points >= LONG_POINTS) as advance:
         try:
             result = sweep_layer(node.layer, node.input_shape, widths, kernels=kernels, resolutions=resolutions,
