@@ -135,16 +135,21 @@ def test_a_fifo_is_written_in_place(tmp_path: Path) -> None:
 
 
 def test_dev_stdout_writes_to_stdout_as_it_is(tmp_path: Path) -> None:
-    piped = convcost("analyze", EXAMPLE, "--json", "--output", "/dev/stdout")
+    # /dev/stdout is a symlink to /proc/self/fd/1; a copy of it in tmp_path is used, so that a regression
+    # (the rename over /dev/stdout the probe found) can only replace the copy, never the system's.
+    stdout = tmp_path / "stdout"
+    stdout.symlink_to("/proc/self/fd/1")
+    piped = convcost("analyze", EXAMPLE, "--json", "--output", str(stdout))
     assert piped.returncode == 0 and json.loads(piped.stdout)["totals"]["macs"] == 12_443_648
     log = tmp_path / "log.txt"
     log.write_text("earlier line\n")
     with open(log, "a") as appended:  # `>> log.txt`: what was there stays
-        done = convcost("analyze", EXAMPLE, "--format", "csv", "--output", "/dev/stdout", stdout=appended)
+        done = convcost("analyze", EXAMPLE, "--format", "csv", "--output", str(stdout), stdout=appended)
     assert done.returncode == 0, done.stderr
     lines = log.read_text().splitlines()
     assert lines[0] == "earlier line" and lines[1].startswith("index,name,kind")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt"]
+    assert stdout.is_symlink() and os.readlink(stdout) == "/proc/self/fd/1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt", "stdout"]
 
 
 def test_directories_sockets_and_block_devices_are_refused(tmp_path: Path) -> None:
