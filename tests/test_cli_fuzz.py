@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Iterator
 from unittest import mock
 
-import pytest
 import typer
 import typer.testing
 from hypothesis import HealthCheck, given, settings
@@ -291,7 +290,8 @@ def assert_contract(case: Case, code: int, stdout: str, stderr: str, directory: 
     else:
         assert len(lines) <= 1, f"{where}\n{stderr}"
         assert all(line.startswith("convcost: error: ") for line in lines), f"{where}\n{stderr}"
-    as_json = "--json" in case.args or ("--format" in case.args and case.args[case.args.index("--format") + 1] == "json")
+    fmt = case.args[case.args.index("--format") + 1] if "--format" in case.args else None
+    as_json = "--json" in case.args or fmt == "json"
     if code == 0 and case.target in ("none", "dash") and as_json and stdout:
         json.loads(stdout)
     for path, was in keep.items():

@@ -570,9 +570,8 @@ def test_a_file_name_with_a_newline_keeps_the_summary_one_line_per_spec(tmp_path
 
 
 # --------------------------------------------------------------------------- 11: what PyTorch refuses
-# Measured with torch 2.13.0 (CPU wheel) by
-#   python -c "import torch.nn as nn, torch; print(nn.MaxPool1d(3, stride=3, padding=2, dilation=2)(torch.zeros(1, 1, 9)))"
-# and the like, one module and input per row below; the outcome is copied as a literal.
+# Measured with torch 2.13.0 (CPU wheel) by `python tests/torch_probe.py` (one module and input per row,
+# in this order); its output is copied here as literals. torch is not needed to run these tests.
 
 TORCH_POOLS = [
     # spec layer, input, torch's output shape (C first, batch dropped) or the start of its error

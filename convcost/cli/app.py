@@ -23,7 +23,7 @@ from ..errors import ConvcostError, OutputError, SpecError, printable
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_IO", "EXIT_OK", "app", "fail", "one_line"]
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # a check or budget failed
+EXIT_FAILED = 1  # a budget failed, and nothing else
 EXIT_INVALID = 2  # an invalid spec or usage
 EXIT_IO = 74  # EX_IOERR (sysexits.h): the result could not be written (full disk, closed pipe)
 

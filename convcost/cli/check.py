@@ -43,8 +43,9 @@ def check(
     """Validate specs and check their budgets; every problem is listed as file:line:col: layer 'name': message.
 
     Exit codes: 0 every spec valid and within budget, 1 a budget exceeded,
-    2 a spec invalid or a usage error (2 wins). Problems go to stderr, one per
-    line; the summary (a line per spec) to stdout or --output.
+    2 a spec invalid or a usage error (2 wins), 74 the summary could not be
+    written. Problems go to stderr, one per line (at most 100 per spec); the
+    summary (a line per spec) to stdout or --output.
 
     Example: convcost check drafts/*.yaml --max-macs 1.5G --max-params 7M
     """

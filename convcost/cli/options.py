@@ -87,8 +87,9 @@ class OutputOptions:
     fmt: Optional[str] = _option(None, "--format", metavar="FORMAT",
                                  help="table | json | markdown | csv. [default: table; --json = --format json]")
     output: Optional[str] = _option(None, "--output", metavar="FILE",
-                                    help="Write to FILE (atomically: a temporary file, then a rename) instead of "
-                                         "stdout. Never a spec given here, nor any .yaml/.yml path.")
+                                    help="Write to FILE instead of stdout: a file atomically (a temporary file, "
+                                         "then a rename), a device or FIFO in place. Never a spec given here, any "
+                                         ".yaml/.yml path, or the file stdin reads.")
 
     def __post_init__(self) -> None:
         if self.fmt is not None and self.fmt not in FORMATS:
