@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Location, SpecError, did_you_mean
+from .errors import Location, SpecError, did_you_mean, printable
 from .located import LocatedDict, LocatedList
 from .reader import MAX_INT_DIGITS, read_yaml
 
@@ -171,6 +171,9 @@ def _spec_from_tree(tree: LocatedDict, source: str, errors: list[SpecError] | No
     if not isinstance(name, str) or not name:
         problem(SpecError(f"'name' must be a non-empty string, got {name!r}", tree.at("name")))
         name = _stem(source)
+    if "name" in tree and isinstance(name, str) and not name.isprintable():  # printed: no ESC reaches a terminal
+        problem(SpecError(f"'name' must be printable text without control characters, got {name!r}", tree.at("name")))
+        name = _stem(source)
     if "description" in tree and not isinstance(tree["description"], str):
         problem(SpecError("'description' must be a string", tree.at("description")))
     input_shape: tuple[int, ...] = ()
@@ -200,5 +203,6 @@ def _spec_from_tree(tree: LocatedDict, source: str, errors: list[SpecError] | No
 
 
 def _stem(source: str) -> str:
-    base = source.replace("\\", "/").rsplit("/", 1)[-1]
+    """The file's name without its extension: a spec's default name (control characters escaped)."""
+    base = printable(source.replace("\\", "/").rsplit("/", 1)[-1])
     return base.rsplit(".", 1)[0] if "." in base else base

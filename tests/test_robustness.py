@@ -531,6 +531,14 @@ def test_control_characters_from_a_spec_are_escaped_in_every_message(tmp_path: P
     named.write_text(text)
     result = runner.invoke(app, ["check", str(named)])
     assert "\x1b" not in result.stdout + result.stderr and "\\x1b[2Jdraft.yaml" in result.stdout
+    # the data too: a spec's name is printed in every report, so it may hold no control character
+    result = runner.invoke(app, ["analyze", "-"], input='name: "\\e[2Jdraft"\ninput: 3x8x8\nlayers: [relu]\n')
+    assert result.exit_code == 2
+    assert one_error_line(result.stderr) == (r"convcost: error: <stdin>:1:1: 'name' must be printable text without "
+                                             r"control characters, got '\x1b[2Jdraft'")
+    named.write_text("input: 3x8x8\nlayers: [relu]\n")  # no name: the file's, escaped
+    result = runner.invoke(app, ["analyze", str(named)])
+    assert result.exit_code == 0 and "\x1b" not in result.stdout and "\\x1b[2Jdraft" in result.stdout
 
 
 # --------------------------------------------------------------------------- 10: check's report
