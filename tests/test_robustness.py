@@ -149,7 +149,16 @@ def test_dev_stdout_writes_to_stdout_as_it_is(tmp_path: Path) -> None:
     lines = log.read_text().splitlines()
     assert lines[0] == "earlier line" and lines[1].startswith("index,name,kind")
     assert stdout.is_symlink() and os.readlink(stdout) == "/proc/self/fd/1"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt", "stdout"]
+    stderr = tmp_path / "stderr"  # the same for /dev/stderr with `2>> errors.txt`
+    stderr.symlink_to("/proc/self/fd/2")
+    errors = tmp_path / "errors.txt"
+    errors.write_text("earlier error\n")
+    with open(errors, "a") as appended:
+        done = convcost("analyze", EXAMPLE, "--format", "csv", "--output", str(stderr), stderr=appended)
+    assert done.returncode == 0
+    lines = errors.read_text().splitlines()
+    assert lines[0] == "earlier error" and lines[1].startswith("index,name,kind")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["errors.txt", "log.txt", "stderr", "stdout"]
 
 
 def test_directories_sockets_and_block_devices_are_refused(tmp_path: Path) -> None:

@@ -52,13 +52,17 @@ def _say(line: str) -> None:
         pass
 
 
-def fail(error: ConvcostError | str, code: int | None = None) -> NoReturn:
-    """One line on stderr, then exit with ``code`` (74 for an :class:`OutputError`, else 2)."""
+def _explain(error: ConvcostError | str) -> int:
+    """Say what went wrong on one line; the exit code it calls for (74 for an :class:`OutputError`, else 2)."""
     message = error.format() if isinstance(error, SpecError) else str(error)
     _say(f"convcost: error: {one_line(message)}")
-    if code is None:
-        code = EXIT_IO if isinstance(error, OutputError) else EXIT_INVALID
-    raise typer.Exit(code)
+    return EXIT_IO if isinstance(error, OutputError) else EXIT_INVALID
+
+
+def fail(error: ConvcostError | str, code: int | None = None) -> NoReturn:
+    """One line on stderr, then exit with ``code`` (by default 74 for an :class:`OutputError`, else 2)."""
+    explained = _explain(error)
+    raise typer.Exit(explained if code is None else code)
 
 
 def _settle_stdout() -> None:
@@ -84,9 +88,7 @@ def _report(error: BaseException) -> int:
     if isinstance(error, BrokenPipeError):  # the reader went away (`| head`): quietly, the same for every format
         code = EXIT_IO
     elif isinstance(error, ConvcostError):
-        message = error.format() if isinstance(error, SpecError) else str(error)
-        _say(f"convcost: error: {one_line(message)}")
-        code = EXIT_IO if isinstance(error, OutputError) else EXIT_INVALID
+        code = _explain(error)
     elif isinstance(error, OSError):
         _say(f"convcost: error: input/output error: {one_line(error.strerror or str(error))}")
         code = EXIT_IO

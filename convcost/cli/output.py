@@ -7,8 +7,9 @@ Where ``--output`` goes depends on what the path is (:func:`check_output`):
   symlink, the link's target is written and the link itself stays;
 * a character device or a FIFO (``/dev/null``, ``/dev/stdout`` on a terminal
   or a pipe, a named pipe): written in place, as a shell's ``>`` would;
-* the file standard output already is (``--output /dev/stdout`` when stdout
-  is redirected to a file): written through stdout, so ``>>`` still appends;
+* the file standard output (or error) already is (``--output /dev/stdout``
+  when stdout is redirected to a file): written through that stream, so ``>>``
+  still appends;
 * a directory, socket or block device, a ``.yaml``/``.yml`` path, a spec of the
   command line, or the regular file standard input reads: refused.
 
@@ -107,10 +108,8 @@ def emit(fmt: str, result: Any, *, output: str | None = None, protect: Iterable[
         buffer = io.StringIO()
         console(buffer).print(_without_boxes(result))
         chunks = (buffer.getvalue(),)
-    if target is None or target.how == "stdout":
-        with _writing_stdout():
-            for text in chunks:
-                sys.stdout.write(text)
+    if target is None or target.how in ("stdout", "stderr"):
+        _write_stream(chunks, "stdout" if target is None else target.how)
     elif target.how == "in place":
         _write_in_place(target, chunks)
     else:
@@ -118,19 +117,27 @@ def emit(fmt: str, result: Any, *, output: str | None = None, protect: Iterable[
 
 
 @contextlib.contextmanager
-def _writing_stdout() -> Iterator[None]:
+def _writing_stdout(name: str = "stdout") -> Iterator[None]:
     try:
         yield
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+        what = "standard output" if name == "stdout" else "standard error"
+        raise OutputError(f"cannot write to {what}: {exc.strerror or exc}") from None
+
+
+def _write_stream(chunks: Iterable[str], name: str) -> None:
+    stream = getattr(sys, name)
+    with _writing_stdout(name):
+        for text in chunks:
+            stream.write(text)
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where and how ``--output`` is written: ``how`` is ``replace`` (a temporary file renamed over
-    ``path``, symlinks resolved), ``in place`` (a device or FIFO) or ``stdout``."""
+    ``path``, symlinks resolved), ``in place`` (a device or FIFO), ``stdout`` or ``stderr``."""
 
     given: str  # as on the command line, for messages
     path: str
@@ -191,8 +198,9 @@ def check_output(path: str, protect: Iterable[str] = ()) -> Target:
             raise UsageError(f"refusing to write output to {path}: it is {what}")
     if stat.S_ISREG(info.st_mode) and _same(_fstat(sys.stdin), info):
         raise UsageError(f"refusing to write output to {path}: it is the file standard input reads")
-    if _same(_fstat(sys.stdout), info):
-        return Target(path, path, "stdout")  # /dev/stdout and the like: stdout as it is (a `>>` keeps appending)
+    for name in ("stdout", "stderr"):  # /dev/stdout and the like: the stream as it is (a `>>` keeps appending)
+        if _same(_fstat(getattr(sys, name)), info):
+            return Target(path, path, name)
     if stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode):
         return Target(path, path, "in place")
     return Target(path, real, "replace")
@@ -226,8 +234,7 @@ def write_atomic(path: str, text: str | Iterable[str], protect: Iterable[str] = 
     elif target.how == "in place":
         _write_in_place(target, chunks)
     else:
-        with _writing_stdout():
-            sys.stdout.writelines(chunks)
+        _write_stream(chunks, target.how)
 
 
 #: Signals that end a write by removing its temporary file first: SIGINT raises KeyboardInterrupt
