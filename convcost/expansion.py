@@ -11,10 +11,10 @@ them), and multiplied by ``repeat``.
 The count is an upper bound of the layers the builder makes, in the sense that
 matters for a refusal:
 
-* a leaf kind is one layer; a structure (any other kind that is not a
-  template: ``sequence``, ``concat``, ``residual``, ``dense`` and kinds added
-  later) is one join layer plus the layers of every list in its options; an
-  entry the builder will refuse counts one (the stand-in it records);
+* a leaf kind is one layer; a ``sequence`` is the layers of its list; any other
+  structure (``concat``, ``residual``, ``dense`` and kinds added later) is one
+  join layer plus the layers of every list in its options; an entry the builder
+  will refuse counts one (the stand-in it records);
 * an entry with an ``if:`` key counts as present; ``repeat: 0`` counts none;
 * a ``repeat`` or template parameter written as ``$param`` or ``${...}`` is
   resolved from the parameters bound where the template is used, as the builder
@@ -135,7 +135,7 @@ class _Counter:
         if kind in self.templates:
             return repeat * self.template(kind, options, params, depth)
         inner = sum(self.entries(value, params, depth + 1) for value in options.values() if isinstance(value, list))
-        return repeat * (1 + inner)
+        return repeat * (inner if kind == "sequence" else 1 + inner)  # a sequence has no join layer of its own
 
     def repeat(self, options: LocatedDict, params: Mapping[str, Any]) -> int:
         value = self.resolved(options.get("repeat", 1), params, options.at("repeat"))

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 import typer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcost import analyze, loads
@@ -469,6 +471,93 @@ def test_template_fan_out_is_refused_before_building(levels: int, monkeypatch: p
         f"(counted before building: up to {2**levels:,} by this entry)")
     check = runner.invoke(app, ["check", "-"], input=text)
     assert check.exit_code == 2 and "counted before building" in check.stderr
+
+
+def test_a_fan_out_whose_every_instance_differs_is_refused_by_the_step_limit() -> None:
+    """No two instances share a count (each binds its own n, which a repeat reads): the count stops at its
+    step limit instead of walking 2^22 instances (benchmarks/bench_fanout.py: 0.5 s, 27 MiB)."""
+    count = "{relu: {repeat: '${n - n + 1}'}}"
+    lines = ["input: 3x8x8", "blocks:"]
+    lines += [f"  b{i}: {{params: [n], layers: [{count}, {{b{i + 1}: {{n: '${{n * 2}}'}}}}, "
+              f"{{b{i + 1}: {{n: '${{n * 2 + 1}}'}}}}]}}" for i in range(21)]
+    lines += [f"  b21: {{params: [n], layers: [{count}]}}", "layers: [{b0: {n: 1}}]"]
+    result = runner.invoke(app, ["analyze", "-"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 2
+    assert one_error_line(result.stderr) == ("convcost: error: <stdin>:1:1: the spec's templates take more than "
+                                             "25,000 steps to count (instances whose parameters change a 'repeat'); "
+                                             "refused before building")
+
+
+def test_a_repeat_only_building_can_know_counts_once_and_builds() -> None:
+    text = ("input: 8x4x4\nblocks:\n  b: {layers: [{relu: {repeat: '${in_channels // 4}'}}]}\n"
+            "layers: [b, {conv: {out: 12, kernel: 1}}, b]\n")
+    from convcost.expansion import count_layers
+    from convcost.spec import loads_spec
+
+    assert count_layers(loads_spec(text)) == 3  # each use of b counted once: in_channels is not known yet
+    result = runner.invoke(app, ["analyze", "-", "--json"], input=text)
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)["layers"]) == 2 + 1 + 3  # 8 // 4 relus, the conv, 12 // 4 relus
+
+
+def test_the_count_is_the_built_layers_on_every_example() -> None:
+    """Without ``if:`` or a repeat that only building can know, the count is exact: every example built
+    and its layers counted."""
+    from convcost.builder import build_network
+    from convcost.expansion import count_layers
+    from convcost.spec import load_spec
+
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        spec = load_spec(str(path))
+        assert count_layers(spec) == len(build_network(spec).nodes), path.name
+
+
+def random_template_spec(rnd: Any) -> str:
+    """Templates using each other with repeats from parameters ($n, ${n + 1}, ${n // 2}); every entry keeps
+    8 channels (a concat or dense join is followed by a 1x1 conv back to 8), so every spec builds."""
+    names = [f"t{i}" for i in range(rnd.randint(1, 4))]
+
+    def entries(depth: int, level: int, params: bool) -> list[str]:
+        out: list[str] = []
+        for _ in range(rnd.randint(1, 3)):
+            repeat = rnd.choice(["", "", f", repeat: {rnd.randint(1, 3)}"]
+                                + ([", repeat: $n", ", repeat: '${n + 1}'", ", repeat: '${n // 2 + 1}'"] if params
+                                   else []))
+            choice = rnd.randrange(7 if depth < 3 else 2)
+            if choice == 0:
+                out.append(f"{{relu: {{inplace: false{repeat}}}}}")
+            elif choice == 1:
+                out.append(f"{{conv: {{out: 8, kernel: 1{repeat}}}}}")
+            elif choice == 2:
+                out.append(f"{{sequence: {{layers: [{', '.join(entries(depth + 1, level, params))}]{repeat}}}}}")
+            elif choice == 3:
+                out.append(f"{{residual: {{body: [{', '.join(entries(depth + 1, level, params))}]{repeat}}}}}")
+            elif choice == 4:
+                branches = ", ".join(f"[{', '.join(entries(depth + 1, level, params))}]" for _ in range(2))
+                out += [f"{{concat: {{branches: [{branches}]}}}}", "{conv: {out: 8, kernel: 1}}"]
+            elif choice == 5:
+                out += [f"{{dense: {{body: [{', '.join(entries(depth + 1, level, params))}]}}}}",
+                        "{conv: {out: 8, kernel: 1}}"]
+            elif level + 1 < len(names):  # a later template: no cycles
+                value = rnd.choice(["1", "2", "3"] + (["$n", "'${n * 2}'", "'${n + 1}'"] if params else []))
+                out.append(f"{{{rnd.choice(names[level + 1:])}: {{n: {value}{repeat}}}}}")
+        return out or ["relu"]
+
+    blocks = [f"  {name}: {{params: [n], layers: [{', '.join(entries(1, index, True))}]}}"
+              for index, name in enumerate(names)]
+    top = entries(0, -1, False)
+    return "input: 8x4x4\nblocks:\n" + "\n".join(blocks) + f"\nlayers: [{', '.join(top)}]\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rnd=st.randoms(use_true_random=False))
+def test_the_count_matches_building_on_random_templates(rnd: Any) -> None:
+    from convcost.builder import build_network
+    from convcost.expansion import count_layers
+    from convcost.spec import loads_spec
+
+    spec = loads_spec(random_template_spec(rnd))
+    assert count_layers(spec) == len(build_network(spec).nodes)
 
 
 # --------------------------------------------------------------------------- 8: numbers
