@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import Location, SpecError, did_you_mean
+from .expansion import refuse_large_expansion
 from .expressions import condition, resolve
 from .kinds import COMMON_KEYS, LAYER_KINDS, PYTORCH_KEYS
 from .layers import Identity, Layer, LayerError, Shape
@@ -68,6 +69,7 @@ def build_network(spec: Spec, *, errors: list[SpecError] | None = None) -> Netwo
     bad layer, uses of a bad block) are not reported. The network returned is
     then a sketch, to be used only if ``errors`` stayed empty.
     """
+    refuse_large_expansion(spec, max_nodes=MAX_NODES, max_repeat=MAX_REPEAT, max_nesting=MAX_NESTING)
     builder = _Builder(spec, errors)
     top = _Scope("", MappingProxyType({}), ())
     outputs: tuple[int, ...] = ()
@@ -186,6 +188,8 @@ class _Builder:
             if self.errors is None:
                 raise error
             self.errors.append(error)
+            if len(self.errors) >= MAX_ERRORS:  # as in failed(): a collecting build stops here
+                raise _Stop(SpecError(f"stopped after {MAX_ERRORS} problems", Location(self.spec.source)))
         self.names.add(name)
 
     def lookup(self, name: Any, scope: _Scope, where: Location, layer: str | None) -> int:

@@ -19,10 +19,12 @@ from .network import Network
 from .errors import SpecError
 from .spec import Spec, load_spec, loads_spec
 
-__all__ = ["STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text", "exit_code"]
+__all__ = ["MAX_LISTED", "STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text", "exit_code"]
 
 #: Status -> exit code; the worst file decides the command's exit code.
 STATUS_EXIT = {"ok": 0, "over_budget": 1, "invalid": 2}
+#: Most problems listed for one spec (the first, by line); the rest are counted in ``FileCheck.unlisted``.
+MAX_LISTED = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +48,15 @@ class FileCheck:
     """The outcome for one spec: its problems, or its report and budget results."""
 
     source: str
-    problems: tuple[SpecError, ...] = ()
+    problems: tuple[SpecError, ...] = ()  # in line order: at most MAX_LISTED located ones, then notes on the file
     report: NetworkCost | None = None  # when the spec is valid
     budget: tuple[BudgetResult, ...] = ()
     warnings: tuple[SpecError, ...] = ()  # likely mistakes that do not make the spec invalid
+    unlisted: int = 0  # problems found beyond MAX_LISTED
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.problems) + self.unlisted
 
     @property
     def status(self) -> str:
@@ -84,7 +91,13 @@ def _finish(source: str, load: Callable[[list[SpecError]], Spec], limits: tuple[
         if error not in problems:
             problems.append(error)
     if problems:
-        return FileCheck(source, tuple(sorted(problems, key=_order)))
+        ordered = sorted(problems, key=_order)
+        if len(ordered) <= MAX_LISTED:
+            return FileCheck(source, tuple(ordered))
+        # Notes on the whole file (no line: the builder's "stopped after 100 problems") follow the located ones.
+        whole = [error for error in ordered if _order(error)[0] == 1 << 62][:10]
+        listed = [error for error in ordered if _order(error)[0] != 1 << 62][:MAX_LISTED] + whole
+        return FileCheck(source, tuple(listed), unlisted=len(ordered) - len(listed))
     report = analyze(network, batch=batch, dtype=dtype)
     results = tuple(
         BudgetResult(limit, getattr(report.totals, BUDGET_KEYS[limit.key].metric))

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ConvcostError", "Location", "SpecError", "UsageError", "did_you_mean"]
+__all__ = ["ConvcostError", "Location", "OutputError", "SpecError", "UsageError", "did_you_mean", "printable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,22 @@ class SpecError(ConvcostError):
 
 class UsageError(ConvcostError):
     """Invalid command-line usage (bad option value or combination)."""
+
+
+class OutputError(ConvcostError):
+    """The result could not be written (a full disk, a closed pipe, an unwritable ``--output``)."""
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` on one line, with nothing a terminal would act on: newlines, ESC and every other
+    control, format or separator character (Unicode categories C* and Z* but the plain space) are
+    shown escaped, as ``\\n``, ``\\x1b`` or ``\\u202e``."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _ESCAPES.get(char) or repr(char)[1:-1] for char in text)
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str:

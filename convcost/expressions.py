@@ -23,7 +23,7 @@ __all__ = ["MAX_EXPRESSION_CHARS", "MAX_VALUE", "condition", "resolve"]
 
 MAX_EXPRESSION_CHARS = 200
 MAX_VALUE = 10**30  # largest magnitude of a literal, a parameter used in arithmetic or an intermediate value
-_LONG_LITERAL = re.compile(r"\d{31}")
+_LONG_LITERAL = re.compile(r"[0-9]{31}")
 
 _BINARY: Mapping[type, Callable[[int, int], int]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
@@ -35,12 +35,17 @@ _COMPARE: Mapping[type, Callable[[int, int], bool]] = {
 _ALLOWED = "integers, true/false, parameter names, + - * //, comparisons, and/or/not and parentheses"
 
 
-def resolve(value: Any, params: Mapping[str, Any], where: Location, layer: str | None) -> Any:
-    """``value`` with ``$param`` and ``${expr}`` substituted from ``params``; anything else unchanged."""
+def resolve(value: Any, params: Mapping[str, Any], where: Location, layer: str | None,
+            parsed: dict[str, ast.Expression] | None = None) -> Any:
+    """``value`` with ``$param`` and ``${expr}`` substituted from ``params``; anything else unchanged.
+
+    ``parsed`` (optional) keeps each expression's syntax tree by its text, for a caller that
+    evaluates the same expressions many times over (counting a template's instances).
+    """
     if not isinstance(value, str) or not value.startswith("$"):
         return value
     if value.startswith("${") and value.endswith("}"):
-        return _Evaluation(value[2:-1], params, where, layer).run()
+        return _Evaluation(value[2:-1], params, where, layer).run(parsed)
     return _lookup(value[1:], params, where, layer)
 
 
@@ -66,16 +71,23 @@ class _Evaluation:
     def fail(self, message: str) -> SpecError:
         return SpecError(f"expression '${{{self.text}}}': {message}", self.where, self.layer)
 
-    def run(self) -> int | bool:
+    def run(self, parsed: dict[str, ast.Expression] | None = None) -> int | bool:
+        tree = parsed.get(self.text) if parsed is not None else None
+        if tree is None:
+            tree = self.parse()
+            if parsed is not None:
+                parsed[self.text] = tree
+        return self.value(tree.body)
+
+    def parse(self) -> ast.Expression:
         if len(self.text) > MAX_EXPRESSION_CHARS:
             raise self.fail(f"longer than {MAX_EXPRESSION_CHARS} characters")
         if _LONG_LITERAL.search(self.text):
             raise self.fail("a number has more than 30 digits")
         try:
-            tree = ast.parse(self.text.strip(), mode="eval")
+            return ast.parse(self.text.strip(), mode="eval")
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             raise self.fail(f"cannot read it; use {_ALLOWED}") from None
-        return self.value(tree.body)
 
     def value(self, node: ast.expr) -> int | bool:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, bool)):

@@ -12,8 +12,8 @@ from .located import LocatedDict
 
 __all__ = ["REQUIRED", "Options", "PER_AXIS"]
 
-#: ``1x7``-style per-axis text.
-PER_AXIS = re.compile(r"\s*\d+(\s*[xX]\s*\d+)*\s*")
+#: ``1x7``-style per-axis text (ASCII digits only: ``٣`` is not a number).
+PER_AXIS = re.compile(r"\s*[0-9]+(\s*[xX]\s*[0-9]+)*\s*")
 
 
 class _Required:
@@ -85,7 +85,7 @@ class Options:
         """One integer for every axis, per-axis integers (``[1, 7]`` or ``1x7``), or ``$param``s."""
         value = self.value(key, default)
         if isinstance(value, str) and PER_AXIS.fullmatch(value):
-            if re.search(r"\d{31}", value):  # also keeps int() below its 4300-digit limit
+            if re.search(r"[0-9]{31}", value):  # also keeps int() below its 4300-digit limit
                 raise self.error(f"'{key}' values must have at most 30 digits", key)
             value = [int(part) for part in re.split(r"[xX]", value)]
         items = [self.resolve(item, key) for item in value] if isinstance(value, (list, tuple)) else [value] * dims

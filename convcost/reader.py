@@ -19,7 +19,7 @@ import yaml
 from .errors import Location, SpecError
 from .located import LocatedDict, LocatedList
 
-__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NODES", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NODES", "WrittenFloat", "read_yaml"]
 
 MAX_DEPTH = 64  # collections within each other
 MAX_NODES = 1_000_000  # values the document expands to, aliases expanded
@@ -39,6 +39,18 @@ def _lines_between(text: str, start: Any, end: Any) -> str:
     if start is None or end is None:
         return ""
     return "\n".join(text.splitlines()[start.line:end.line + 1])
+
+
+class WrittenFloat(float):
+    """A YAML float that keeps the digits it was written with, so an exact reader (a budget's
+    ``9.007199254740993e+15``) need not go through the nearest binary float."""
+
+    written: str
+
+    def __new__(cls, value: float, written: str) -> WrittenFloat:
+        number = super().__new__(cls, value)
+        number.written = written
+        return number
 
 
 def read_yaml(text: str, source: str) -> Any:
@@ -176,7 +188,8 @@ class _Tree:
             raise SpecError(f"unsupported YAML tag {tag!r}", self.where(event))
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
-            return construct(self.resolver, node)
+            value = construct(self.resolver, node)
+            return WrittenFloat(value, event.value) if type(value) is float else value
         except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
             detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise SpecError(f"invalid value {event.value!r}: {detail}", self.where(event)) from None

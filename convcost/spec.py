@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Location, SpecError, did_you_mean
+from .errors import Location, SpecError, did_you_mean, printable
 from .located import LocatedDict, LocatedList
 from .reader import MAX_INT_DIGITS, read_yaml
 
@@ -66,7 +66,11 @@ def loads_spec(text: str, source: str = "<string>", *, errors: list[SpecError] |
     top-level key, a bad name or budget) are appended to it instead of raised,
     so a checker can report them all; the first fatal problem is still raised.
     """
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # lone surrogates: what undecodable bytes become in a str
+        raise SpecError(f"spec is not valid UTF-8 (character {exc.start})", Location(source)) from None
+    if size > MAX_FILE_BYTES:
         raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(source))
     tree = read_yaml(text, source)
     if not isinstance(tree, LocatedDict):
@@ -75,23 +79,31 @@ def loads_spec(text: str, source: str = "<string>", *, errors: list[SpecError] |
 
 
 def load_spec(path: str, *, errors: list[SpecError] | None = None) -> Spec:
-    """Read a spec file (``-`` for standard input) into a :class:`Spec`."""
-    if path == "-":
-        source = "<stdin>"
-        text = sys.stdin.read(MAX_FILE_BYTES + 1)
-    else:
-        source = path
-        try:
+    """Read a spec file (``-`` for standard input) into a :class:`Spec`.
+
+    Standard input is read as bytes and decoded like a file, so bytes that are
+    not UTF-8 and a read that fails are one clear error, wherever they come from.
+    """
+    source = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            raw = stream.read(MAX_FILE_BYTES + 1) if stream is not None else sys.stdin.read(MAX_FILE_BYTES + 1)
+        else:
             with open(path, "rb") as handle:
                 raw = handle.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise SpecError(f"cannot read spec: {exc.strerror or exc}", Location(path)) from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(path))
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror or exc}", Location(source)) from None
+    except UnicodeDecodeError as exc:  # a text stdin without bytes underneath
+        raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(source)) from None
+    if isinstance(raw, str):  # a text stream without bytes underneath: loads_spec checks its characters
+        return loads_spec(raw, source, errors=errors)
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"spec is larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit", Location(source))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec is not valid UTF-8 (byte {exc.start})", Location(source)) from None
     return loads_spec(text, source, errors=errors)
 
 
@@ -103,7 +115,7 @@ SHAPE_AXES = {
     ("channels", "depth", "height", "width"): 3,
     ("features",): 0,
 }
-_SHAPE_RE = re.compile(r"^\s*\d+(\s*[xX×]\s*\d+)*\s*$")
+_SHAPE_RE = re.compile(r"^\s*[0-9]+(\s*[xX×]\s*[0-9]+)*\s*$")  # ASCII digits only: '٣' is not a number here
 
 
 def parse_shape(value: Any, where: Location, what: str = "input") -> tuple[int, ...]:
@@ -165,6 +177,9 @@ def _spec_from_tree(tree: LocatedDict, source: str, errors: list[SpecError] | No
     if not isinstance(name, str) or not name:
         problem(SpecError(f"'name' must be a non-empty string, got {name!r}", tree.at("name")))
         name = _stem(source)
+    if "name" in tree and isinstance(name, str) and not name.isprintable():  # printed: no ESC reaches a terminal
+        problem(SpecError(f"'name' must be printable text without control characters, got {name!r}", tree.at("name")))
+        name = _stem(source)
     if "description" in tree and not isinstance(tree["description"], str):
         problem(SpecError("'description' must be a string", tree.at("description")))
     inputs: list[tuple[str, tuple[int, ...]]] = []
@@ -222,5 +237,6 @@ def _inputs(tree: LocatedDict) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def _stem(source: str) -> str:
-    base = source.replace("\\", "/").rsplit("/", 1)[-1]
+    """The file's name without its extension: a spec's default name (control characters escaped)."""
+    base = printable(source.replace("\\", "/").rsplit("/", 1)[-1])
     return base.rsplit(".", 1)[0] if "." in base else base

@@ -16,8 +16,9 @@ At a point where a conv is not eligible (width not narrower than its input
 channels, or, with ``expand``, its output channels), it stays as written, as
 in the scalar rewrite; ``applied`` says whether anything was inserted.
 
-Counts are int64 when a bound computed with Python ints shows they cannot
-overflow, else numpy object arrays of Python ints (exact, slower).
+Counts are int64 when a bound computed with Python ints first shows that no
+width, resolution, count or intermediate size can overflow, else numpy object
+arrays of Python ints (exact, slower); ``SweepResult.python_ints`` says which.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class SweepResult:
     swept: tuple[str, ...]  # which of width/kernel/resolution vary
     pareto_metrics: tuple[str, ...] = ("macs",)
     kernels: tuple[tuple[int, ...], ...] = ()  # the kernel of each label (none for a whole network)
+    python_ints: bool = False  # values beyond int64: columns are object arrays of exact Python ints
 
     def __len__(self) -> int:
         return len(self.columns["macs"])
@@ -107,7 +109,15 @@ class SweepResult:
 
 
 def _dtype_for(bound: int) -> Any:
+    """int64 when every value is below ``bound`` < 2^62 (a sum of two still fits), else Python ints."""
     return np.int64 if bound < _INT64_SAFE else object
+
+
+def _maximum(int_type: Any) -> Callable[[Any, Any], Any]:
+    """Elementwise max over counts of ``int_type``; with Python ints, scalars too stay Python ints."""
+    if int_type is object:
+        return lambda a, b: np.maximum(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    return np.maximum
 
 
 def _ints(values: Sequence[int], dtype: Any) -> np.ndarray:
@@ -189,9 +199,11 @@ def sweep_layer(layer: Conv, input_shape: Shape, widths: Sequence[int], *, kerne
     w_max = max(int(w) for w in widths)
     s_max = max(max(c[2], c[3]) for c in combos)
     k_max = max(c[4] for c in combos)
-    bound = 4 * s_max * max(c_in, c_out, w_max) ** 2 * k_max * batch * max(size, FLOPS_PER_MAC)
+    bound = max(4 * s_max * max(c_in, c_out, w_max) ** 2 * k_max * batch * max(size, FLOPS_PER_MAC),
+                max(c[1] for c in combos))
     int_type = _dtype_for(bound)
-    table = np.array([c[:2] for c in combos], dtype=np.int64)
+    kernel_index = np.array([c[0] for c in combos], dtype=np.int64)[:, None]
+    resolution_of = _ints([c[1] for c in combos], int_type)[:, None]
     s_in = _ints([c[2] for c in combos], int_type)[:, None]
     s_out = _ints([c[3] for c in combos], int_type)[:, None]
     kvol = _ints([c[4] for c in combos], int_type)[:, None]
@@ -205,9 +217,9 @@ def sweep_layer(layer: Conv, input_shape: Shape, widths: Sequence[int], *, kerne
     scale = {"macs": batch, "flops": batch, "params": 1, "activation_bytes": batch * size,
              "peak_activation_bytes": batch * size}
     columns: dict[str, np.ndarray] = {
-        "width": np.broadcast_to(w, shape).ravel().astype(np.int64),
-        "kernel": np.broadcast_to(table[:, :1], shape).ravel(),
-        "resolution": np.broadcast_to(table[:, 1:2], shape).ravel(),
+        "width": np.broadcast_to(w, shape).ravel(),
+        "kernel": np.broadcast_to(kernel_index, shape).ravel(),
+        "resolution": np.broadcast_to(resolution_of, shape).ravel(),
         "applied": applied.ravel(),
     }
     for metric in METRICS:
@@ -220,7 +232,8 @@ def sweep_layer(layer: Conv, input_shape: Shape, widths: Sequence[int], *, kerne
     return SweepResult(target=name, input_shape=tuple(input_shape), batch=batch, dtype=dtype, width_kind="width",
                        kernel_labels=tuple(_kernel_label(k) for k in kernel_options),
                        columns=MappingProxyType(columns), swept=swept or ("width",),
-                       pareto_metrics=tuple(pareto_metrics), kernels=tuple(tuple(k) for k in kernel_options))
+                       pareto_metrics=tuple(pareto_metrics), kernels=tuple(tuple(k) for k in kernel_options),
+                       python_ints=int_type is object)
 
 
 # --------------------------------------------------------------------------- Pareto front
@@ -251,7 +264,8 @@ def pareto_mask(width: np.ndarray, costs: Sequence[np.ndarray]) -> np.ndarray:
     n = len(width)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    width_key = np.asarray(width, dtype=float)
+    width = np.asarray(width)
+    width_key = width if width.dtype == object else np.asarray(width, dtype=float)  # Python ints stay exact
     if len(costs) == 1:
         cost = np.asarray(costs[0])
         order = np.argsort(width_key, kind="stable")  # ascending width
@@ -323,13 +337,14 @@ def sweep_network(network: Network, *, widths: Sequence[int] | None = None,
         if progress is not None:
             progress(done, total_points)
     columns = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+    python_ints = any(column.dtype == object for column in columns.values())
     columns["pareto"] = grouped_pareto_mask(columns, pareto_metrics)
     swept = tuple(axis for axis, options in (("width", values), ("resolution", resolutions))
                   if options is not None and len(options) > 1)
     return SweepResult(target=network.name, input_shape=network.input_shape, batch=batch, dtype=dtype,
                        width_kind="fraction" if fractions is not None else "width", kernel_labels=("-",),
                        columns=MappingProxyType(columns), swept=swept or ("width",),
-                       pareto_metrics=tuple(pareto_metrics))
+                       pareto_metrics=tuple(pareto_metrics), python_ints=python_ints)
 
 
 def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: bool, min_kernel: int,
@@ -348,21 +363,22 @@ def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: 
     s_max = max([numel(n.input_shape[1:]) for n, _ in candidates] + [numel(n.output_shape[1:]) for n, _ in candidates]
                 + [1])
     k_max = max([math.prod(conv.kernel) for _, conv in candidates] + [1])
-    bound = (4 * s_max * c_max**2 * k_max * batch * max(size, FLOPS_PER_MAC) * max(len(candidates), 1)
-             + totals.flops + totals.activation_bytes + totals.peak_activation_bytes)
+    w_max = max([int(v) for v in values] if not is_fraction else [1]) if values else 1
+    bound = (4 * s_max * max(c_max, w_max)**2 * k_max * batch * max(size, FLOPS_PER_MAC) * max(len(candidates), 1)
+             + totals.flops + totals.activation_bytes + totals.peak_activation_bytes + resolution)
     int_type = _dtype_for(bound)
     scale = {"macs": batch, "flops": batch, "params": 1, "activation_bytes": batch * size,
              "peak_activation_bytes": batch * size}
     result = {metric: np.full(count, getattr(totals, metric), dtype=int_type) for metric in METRICS}
     rows = {row.name: row for row in report.layers}
-    widths = np.zeros((len(candidates), count), dtype=np.int64)
+    widths = np.zeros((len(candidates), count), dtype=int_type)
     applied = np.zeros((len(candidates), count), dtype=bool)
     for index, (node, layer) in enumerate(candidates):
         c_in = layer.in_channels
         if is_fraction:
-            w = np.array([max(1, math.floor(Fraction(v) * c_in)) for v in values], dtype=np.int64)
+            w = _ints([max(1, math.floor(Fraction(v) * c_in)) for v in values], int_type)
         else:
-            w = np.array([int(v) for v in values], dtype=np.int64)
+            w = _ints(values, int_type)
         ok = (w < c_in) & ((w < layer.out_channels) if expand else True)
         widths[index], applied[index] = w, ok
         parts = _layer_core(c_in, layer.out_channels, int(layer.bias), expand, numel(node.input_shape[1:]),
@@ -394,12 +410,12 @@ def _network_points(net: Network, values: list[Any], is_fraction: bool, expand: 
             sizes[index_of[node.name] - 1] = w * numel(node.input_shape[1:])  # the reduce runs just before
             if expand:
                 sizes[index_of[node.name]] = w * numel(node.output_shape[1:])
-        peak[points] = peak_activation_elements(rewritten, sizes, np.maximum) * (batch * size)
+        peak[points] = peak_activation_elements(rewritten, sizes, _maximum(int_type)) * (batch * size)
     result["peak_activation_bytes"] = peak
     columns: dict[str, np.ndarray] = {
-        "width": np.array([float(v) for v in values]) if is_fraction else np.array(values, dtype=np.int64),
+        "width": np.array([float(v) for v in values]) if is_fraction else _ints(values, int_type),
         "kernel": np.zeros(count, dtype=np.int64),
-        "resolution": np.full(count, resolution, dtype=np.int64),
+        "resolution": np.full(count, resolution, dtype=int_type),
         "applied": np.asarray(applied.any(axis=0)) if len(candidates) else np.zeros(count, dtype=bool),
     }
     for metric in METRICS:

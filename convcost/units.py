@@ -6,6 +6,7 @@ multiply plus one add.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -85,29 +86,37 @@ def parse_quantity(text: str | int | float, kind: str = "count") -> int:
     Gi, Ti, Pi powers of 2^10 (case-insensitive); a byte size may end in
     ``B``. The number is read as a decimal, never a binary float, so ``1.5G``
     is exactly 1,500,000,000; a result that is not a whole number (``1.5``,
-    ``0.1K`` is fine, ``1.0001K`` is not) is refused. Raises ``ValueError``
-    with a message naming the text.
+    ``0.1K`` is fine, ``1.0001K`` is not) is refused. A float is read from the
+    digits it was written with when it keeps them (a YAML float does:
+    :class:`convcost.reader.WrittenFloat`); any other float must be a whole
+    number below 2^53, where every integer is exact. Only ASCII digits count.
+    Raises ``ValueError`` with a message naming the text.
     """
     if kind not in QUANTITY_KINDS:
         raise ValueError(f"unknown quantity kind {kind!r}; choose one of {', '.join(QUANTITY_KINDS)}")
     if isinstance(text, bool):
         raise ValueError(f"expected a number like 1.5G, got {text!r}")
+    if isinstance(text, float) and not isinstance(getattr(text, "written", None), str):
+        if not math.isfinite(text) or not text.is_integer() or abs(text) >= 2**53:
+            raise ValueError(f"{text!r} is a float that is not an exact integer; write it as an integer or a "
+                             "string, like 1.5G")
+        text = int(text)
     if isinstance(text, int):
         number = Fraction(text)
         scale = 1
     elif isinstance(text, (float, str)):
-        # repr() of a float is the shortest decimal that reads back as it: 1.5e9 stays 1500000000.
-        written = repr(text) if isinstance(text, float) else text
+        written = getattr(text, "written") if isinstance(text, float) else text
         match = _QUANTITY_RE.match(written) if len(written) <= 64 else None
         if match is None and written.strip().startswith("-"):
-            raise ValueError(f"must not be negative, got {text!r}")
+            raise ValueError(f"must not be negative, got {written!r}")
         if match is None or (match.group("unit") and kind != "bytes"):
             example = "8MiB, 512KiB, 1.5GB or 4096" if kind == "bytes" else "1.5G, 7M, 300K or 250000"
-            raise ValueError(f"expected a non-negative number with an optional suffix, like {example}; got {text!r}")
+            raise ValueError(f"expected a non-negative number with an optional suffix, like {example}; "
+                             f"got {written!r}")
         try:
             number = Fraction(Decimal(match.group("number").replace("_", "")))
         except (InvalidOperation, ValueError):
-            raise ValueError(f"cannot read the number in {text!r}") from None
+            raise ValueError(f"cannot read the number in {written!r}") from None
         if match.group("exp"):
             number *= Fraction(10) ** int(match.group("exp"))
         scale = _QUANTITY_SCALES[(match.group("prefix") or "").lower()]
@@ -117,5 +126,8 @@ def parse_quantity(text: str | int | float, kind: str = "count") -> int:
     if value < 0:
         raise ValueError(f"must not be negative, got {text!r}")
     if value.denominator != 1:
+        if isinstance(text, float):
+            raise ValueError(f"{getattr(text, 'written')} is not a whole number; write it as an integer or a "
+                             "string, like 1.5G")
         raise ValueError(f"{text!r} is not a whole number ({float(value):g})")
     return int(value)

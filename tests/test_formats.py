@@ -141,7 +141,7 @@ def test_output_is_atomic_when_the_rename_fails(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(os, "replace", broken)
     result = analyze(ONE_BY_ONE, "--json", "--output", str(target))
-    assert result.exit_code == 2
+    assert result.exit_code == 74  # EX_IOERR: the result could not be written
     assert result.stderr.splitlines() == [f"convcost: error: cannot write {target}: No space left on device"]
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]

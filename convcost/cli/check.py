@@ -64,8 +64,9 @@ def check(
     """Validate specs and check their budgets; every problem is listed as file:line:col: layer 'name': message.
 
     Exit codes: 0 every spec valid and within budget, 1 a budget exceeded,
-    2 a spec invalid or a usage error (2 wins). Problems go to stderr, one per
-    line; the summary (a line per spec) to stdout or --output.
+    2 a spec invalid or a usage error (2 wins), 74 the summary could not be
+    written. Problems go to stderr, one per line (at most 100 per spec); the
+    summary (a line per spec) to stdout or --output.
 
     Example: convcost check drafts/ --max-macs 1.5G --max-params 7M
     """
@@ -84,6 +85,10 @@ def check(
                 sys.stderr.write(one_line(problem.format()) + "\n")
             for warning in result.warnings:
                 sys.stderr.write("warning: " + one_line(warning.format()) + "\n")
+            if result.unlisted:
+                sys.stderr.write(f"{one_line(result.source)}: and {result.unlisted:,} more problem"
+                                 f"{'' if result.unlisted == 1 else 's'} (the first {len(result.problems)} are "
+                                 "listed)\n")
         emit(target.format, CHECK_RENDERERS[target.format](results, View()), output=target.output, protect=specs)
     except ConvcostError as error:
         fail(error)

@@ -22,7 +22,7 @@ from ..render.comparison import COMPARISON_RENDERERS
 from .app import app, fail, one_line
 from .display import display, for_output
 from .inputs import Problems, fail_problems, load_network, network_from
-from .options import ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, with_option_groups
+from .options import DECIMAL, INTEGER, ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, with_option_groups
 from .output import emit
 
 BOTTLENECK = "Bottleneck rewrite"
@@ -31,9 +31,10 @@ SpecsArg = typer.Argument(None, metavar="[A.yaml [B.yaml]]", show_default=False,
                           help="One spec (against its bottlenecked or naive form) or two (A is the baseline); "
                         "an ONNX model (.onnx) stands for a spec.")
 BottleneckOpt = typer.Option(None, "--bottleneck", help="Insert a 1x1 reduction to this many channels before "
-                             "every eligible conv.", rich_help_panel=BOTTLENECK, show_default=False)
+                             "every eligible conv.", rich_help_panel=BOTTLENECK, show_default=False, **INTEGER)
 ReduceOpt = typer.Option(None, "--reduce", help="Like --bottleneck, with the width a fraction of each conv's input "
-                         "channels (0 < f < 1, floored, at least 1).", rich_help_panel=BOTTLENECK, show_default=False)
+                         "channels (0 < f < 1, floored, at least 1).", rich_help_panel=BOTTLENECK, show_default=False,
+                         **DECIMAL)
 ByBlockOpt = typer.Option(False, "--by-block", help="One row per top-level block (e.g. Inception module) "
                           "instead of per layer.")
 

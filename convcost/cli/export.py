@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from typing import Optional
 
 import typer
@@ -13,7 +14,7 @@ from ..builder import build_network
 from ..errors import ConvcostError, UsageError
 from ..spec import load_spec
 from .app import app, fail
-from .output import write_atomic
+from .output import check_output, write_atomic
 
 __all__ = ["ForceOpt", "refuse_existing"]
 
@@ -29,9 +30,12 @@ WeightsOpt = typer.Option("zeros", "--weights", metavar="zeros|random",
                           help="ONNX weights: zeros (small once compressed) or random (a model that runs).")
 
 
-def refuse_existing(path: str, force: bool) -> None:
-    """Nothing the user wrote is lost: an existing output file stays unless --force."""
-    if not force and (os.path.lexists(path)):
+def refuse_existing(path: str, force: bool, protect: Iterable[str], *, writes_spec: bool = False) -> None:
+    """Check ``--output`` as every command does, and more: nothing the user wrote is lost, so an existing
+    regular file (also behind a symlink) stays unless --force. Standard output named as a file
+    (``/dev/stdout``), a device or a FIFO is written as it is."""
+    target = check_output(path, protect, writes_spec=writes_spec)
+    if target.how == "replace" and os.path.isfile(target.path) and not force:
         raise UsageError(f"refusing to replace the existing file {path} (--force replaces it)")
 
 
@@ -58,10 +62,7 @@ def export(
         if to == "onnx" and output in (None, "-"):
             raise UsageError("--to onnx writes a binary model: give --output FILE.onnx")
         if output not in (None, "-"):
-            from .output import check_output
-
-            check_output(output, [spec])
-            refuse_existing(output, force)
+            refuse_existing(output, force, [spec])
         if is_onnx_path(spec):
             from ..bridges.onnx_import import onnx_spec  # imports onnx
 

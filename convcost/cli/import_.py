@@ -43,7 +43,7 @@ def import_model(
         if not is_onnx_path(model):
             raise UsageError(f"convcost import reads an ONNX model (a .onnx file), got {model}")
         if output not in (None, "-"):
-            refuse_existing(output, force)
+            refuse_existing(output, force, [model], writes_spec=True)
         from ..bridges.onnx_import import import_onnx  # imports onnx
 
         imported = import_onnx(model, allow_unknown=allow_unknown)

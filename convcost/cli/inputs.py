@@ -145,6 +145,7 @@ def network_from(spec: str | None, layer: LayerFlags) -> Network:
 def _axis_value(text: str) -> Any:
     """'5' -> 5, '1x7' stays a per-axis string, 'same'/'valid' pass through."""
     text = text.strip()
-    if text.isdigit() and len(text) <= 30:  # longer: left to the spec rules, which refuse it in one line
+    # ASCII digits only ('٣' is not 3); longer than 30: left to the spec rules, which refuse it in one line
+    if text.isascii() and text.isdigit() and len(text) <= 30:
         return int(text)
     return text

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional, TypeVar, get_type_hints
@@ -24,8 +25,8 @@ from ..render.common import FORMATS
 from ..units import DTYPE_BYTES
 from .app import fail
 
-__all__ = ["OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions", "RewriteOptions",
-           "RunOptions", "SpecArg", "with_option_groups"]
+__all__ = ["DECIMAL", "INTEGER", "OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions",
+           "RewriteOptions", "RunOptions", "SpecArg", "ascii_decimal", "ascii_int", "with_option_groups"]
 
 #: ``--output`` extension -> the format it implies.
 OUTPUT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".csv": "csv"}
@@ -33,10 +34,33 @@ OUTPUT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown"
 _LAYER = "Input, or a single layer instead of SPEC"
 _REWRITE = "Bottleneck rewrite"
 
+
+def ascii_int(text: Any) -> int:
+    """An integer option's value: ASCII digits only (click's own type reads '٣' as 3), at most 30 of them."""
+    if isinstance(text, int):  # a default
+        return text
+    if not re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()):
+        raise typer.BadParameter(f"{text!r} is not an integer (ASCII digits, at most 30 of them)")
+    return int(text)
+
+
+def ascii_decimal(text: Any) -> float:
+    """A fraction option's value: a plain decimal in ASCII digits, like 0.25."""
+    if isinstance(text, float):  # a default
+        return text
+    if not re.fullmatch(r"[0-9]{0,30}(\.[0-9]{1,30})?", text.strip()) or not text.strip().strip("."):
+        raise typer.BadParameter(f"{text!r} is not a decimal number like 0.25 (ASCII digits)")
+    return float(text)
+
+
+#: Keyword arguments of every integer option, and of every decimal one.
+INTEGER: dict[str, Any] = {"parser": ascii_int, "metavar": "INTEGER"}
+DECIMAL: dict[str, Any] = {"parser": ascii_decimal, "metavar": "FLOAT"}
+
 SpecArg = typer.Argument(None, metavar="[SPEC]", help="Spec file (YAML) or ONNX model (.onnx), or - for stdin.",
                          show_default=False)
 DepthOpt = typer.Option(None, "--depth", "-d", help="Collapse blocks below this nesting level (1 = top level).",
-                        show_default=False)
+                        show_default=False, **INTEGER)
 ExactOpt = typer.Option(False, "--exact", help="Exact integers instead of K/M/G units in the table.")
 
 
@@ -50,7 +74,8 @@ class RunOptions:
     """``--dtype`` and ``--batch``: what byte counts use and what counts scale with; checked when made."""
 
     dtype: str = _option("float32", "--dtype", help="float32 | float16 | bfloat16 | int8 (for byte counts).")
-    batch: int = _option(1, "--batch", "-b", help="Batch size (MACs, FLOPs and activations scale with it).")
+    batch: int = _option(1, "--batch", "-b", help="Batch size (MACs, FLOPs and activations scale with it).",
+                         **INTEGER)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_BYTES:
@@ -67,9 +92,10 @@ class OutputOptions:
     fmt: Optional[str] = _option(None, "--format", metavar="FORMAT",
                                  help="table | json | markdown | csv. [default: table; --json = --format json]")
     output: Optional[str] = _option(None, "--output", metavar="FILE",
-                                    help="Write to FILE (atomically: a temporary file, then a rename) instead of "
-                                         "stdout; .json, .md and .csv imply the format. Never a spec given here, "
-                                         "nor any .yaml/.yml path.")
+                                    help="Write to FILE instead of stdout: a file atomically (a temporary file, "
+                                         "then a rename), a device or FIFO in place; .json, .md and .csv imply the "
+                                         "format. Never a spec given here, any .yaml/.yml path, or the file stdin "
+                                         "reads.")
 
     def __post_init__(self) -> None:
         if self.fmt is not None and self.fmt not in FORMATS:
@@ -112,9 +138,9 @@ class RewriteOptions:
     expand: bool = _option(False, "--expand", panel=_REWRITE,
                            help="Also add a 1x1 back up after the kxk conv (ResNet style); the kxk then runs on the "
                                 "bottleneck width.")
-    min_kernel: int = _option(2, "--min-kernel", panel=_REWRITE,
+    min_kernel: int = _option(2, "--min-kernel", panel=_REWRITE, **INTEGER,
                               help="Only convs whose largest kernel side is at least this.")
-    min_channels: int = _option(1, "--min-channels", panel=_REWRITE,
+    min_channels: int = _option(1, "--min-channels", panel=_REWRITE, **INTEGER,
                                 help="Only convs reading at least this many channels.")
     include_first: bool = _option(False, "--include-first", panel=_REWRITE,
                                   help="Also rewrite the network's first conv, which reads the raw input (e.g. 3 "
@@ -137,13 +163,13 @@ class LayerFlags:
                                              "every axis, or 320x240.")
     kind: str = _option("conv", "--kind", panel=_LAYER,
                         help="conv | conv_transpose | depthwise | pointwise | conv1d/2d/3d ...")
-    out: Optional[int] = _option(None, "--out", "-o", panel=_LAYER, help="Output channels.")
+    out: Optional[int] = _option(None, "--out", "-o", panel=_LAYER, help="Output channels.", **INTEGER)
     kernel: Optional[str] = _option(None, "--kernel", "-k", panel=_LAYER, help="Kernel: 5 or per axis, 1x7.")
     stride: Optional[str] = _option(None, "--stride", "-s", panel=_LAYER, help="Stride: 2 or per axis. [default: 1]")
     padding: Optional[str] = _option(None, "--padding", "-p", panel=_LAYER,
                                      help="Padding: int, per axis, same or valid. [default: 0]")
     dilation: Optional[str] = _option(None, "--dilation", panel=_LAYER, help="Dilation. [default: 1]")
-    groups: Optional[int] = _option(None, "--groups", "-g", panel=_LAYER, help="Groups. [default: 1]")
+    groups: Optional[int] = _option(None, "--groups", "-g", panel=_LAYER, help="Groups. [default: 1]", **INTEGER)
     bias: Optional[bool] = _option(None, "--bias/--no-bias", panel=_LAYER, help="Bias term. [default: bias]")
     output_padding: Optional[str] = _option(None, "--output-padding", panel=_LAYER,
                                             help="Transposed conv output padding.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from contextlib import contextmanager
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Iterator, Optional
@@ -15,7 +16,16 @@ from ..network import Network
 from .app import app, fail
 from .display import display, for_output
 from .inputs import Problems, fail_problems, network_from
-from .options import ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, SpecArg, with_option_groups
+from .options import (
+    INTEGER,
+    ExactOpt,
+    LayerFlags,
+    OutputOptions,
+    RewriteOptions,
+    RunOptions,
+    SpecArg,
+    with_option_groups,
+)
 from .output import emit
 
 if TYPE_CHECKING:
@@ -41,18 +51,20 @@ LayerOpt = typer.Option(None, "--layer", "-l", help="Sweep this conv of SPEC on 
 ParetoOpt = typer.Option("macs", "--pareto", help="Costs traded against width for the Pareto mark: any of "
                          "macs, flops, params, peak, activations, comma separated.")
 LimitOpt = typer.Option(40, "--limit", help="Most rows in a table or markdown (Pareto-optimal points first); "
-                        "0 = all.")
+                        "0 = all.", **INTEGER)
 
 
 def parse_numbers(text: str, flag: str, fractions: bool = False) -> list[Any]:
     """'8:128' (inclusive), '8:128:8', '8,16,32' or a mix; fractions accept decimals."""
-    number = r"\d+(?:\.\d+)?" if fractions else r"\d+"
+    number = r"[0-9]+(?:\.[0-9]+)?" if fractions else r"[0-9]+"  # ASCII digits only
     values: list[Any] = []
     for item in text.split(","):
         item = item.strip()
         match = re.fullmatch(rf"({number})(?::({number}))?(?::({number}))?", item)
         if not match:
             raise UsageError(f"{flag} must look like 8:128, 8:128:8 or 8,16,32, got {text!r}")
+        if re.search(r"[0-9]{31}", item):  # also keeps int() below its 4,300-digit limit
+            raise UsageError(f"{flag}: numbers have at most 30 digits, got {item[:40]!r}...")
         convert = (lambda s: Fraction(s)) if fractions else int
         start = convert(match.group(1))
         stop = convert(match.group(2)) if match.group(2) else start
@@ -145,6 +157,9 @@ def sweep(
         rendered = for_output(SWEEP_RENDERERS[target.format](result, shown.view(exact=exact, limit=limit or None)),
                               shown)
         emit(target.format, rendered, output=target.output, protect=[spec] if spec else [])
+        if result.python_ints:  # said once the result is out, so a failure stays the one line on stderr
+            sys.stderr.write("convcost: note: values beyond 64-bit integers: the sweep computed with exact Python "
+                             "integers (slower)\n")
     except Problems as problems:
         fail_problems(problems)
     except ConvcostError as error:
@@ -188,11 +203,11 @@ def run_sweep(network: Network, one_layer: bool, layer_name: Optional[str], widt
     c_in = node.layer.in_channels
     if fractions is not None:
         widths = sorted({max(1, int(f * c_in)) for f in fractions})
-    if widths is None:
-        widths = list(range(1, c_in + 1))
-    points = len(widths) * len(kernels or [1]) * len(resolutions or [1])
+    points = (c_in if widths is None else len(widths)) * len(kernels or [1]) * len(resolutions or [1])
     if points > MAX_POINTS:
         raise UsageError(f"the grid has {points:,} points; the most is {MAX_POINTS:,}")
+    if widths is None:  # counted first: 1 to c_in, and c_in may be huge
+        widths = list(range(1, c_in + 1))
     with progress_bar("sweeping", points, enabled=points >= LONG_POINTS) as advance:
         try:
             result = sweep_layer(node.layer, node.input_shape, widths, kernels=kernels, resolutions=resolutions,

@@ -127,7 +127,9 @@ class ConvTranspose(_Convolution):
             conv_transpose_output_length(length, k, s, p, op, d)
             for length, k, s, p, op, d in zip(
                 lengths_in, self.kernel, self.stride, self.padding, self.output_padding, self.dilation))
-        check_positive(lengths, self.kind, shape)
+        if any(length <= 0 for length in lengths):  # PyTorch's words (docs/conventions.md: zero-size outputs)
+            raise LayerError(f"given input size per channel {format_shape(lengths_in)}, the calculated output size "
+                             f"per channel {format_shape(lengths)} is too small (as in PyTorch)")
         return (self.out_channels, *lengths)
 
     @property
@@ -149,12 +151,17 @@ class Pool:
     kind: str = "max_pool2d"
 
     def __post_init__(self) -> None:
-        for k, p, d in zip(self.kernel, self.padding, self.dilation):
-            if 2 * p > d * (k - 1) + 1:
-                raise LayerError(f"padding={p} must be at most half the kernel size {k}, as in PyTorch")
+        for k, p in zip(self.kernel, self.padding):
+            if p > k // 2:  # PyTorch's rule uses the plain kernel, whatever the dilation
+                raise LayerError(f"padding should be at most half of kernel size, but got padding={p} and "
+                                 f"kernel_size={k} (as in PyTorch: padding <= kernel // 2, whatever the dilation)")
 
     def output_shape(self, shape: Shape) -> Shape:
         lengths_in = spatial(shape, self.dims, self.kind)
+        if self.op == "avg" and self.dims == 3 and any(n < k for n, k in zip(lengths_in, self.kernel)):
+            (t, h, w), (kt, kh, kw) = lengths_in, self.kernel  # PyTorch's avg_pool3d checks this before padding
+            raise LayerError(f"input image (T: {t} H: {h} W: {w}) smaller than kernel size (kT: {kt} kH: {kh} "
+                             f"kW: {kw}), as PyTorch's avg_pool3d refuses it even when padding would cover it")
         lengths = tuple(
             pool_output_length(length, k, s, p, d, self.ceil_mode)
             for length, k, s, p, d in zip(lengths_in, self.kernel, self.stride, self.padding, self.dilation)

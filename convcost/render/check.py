@@ -8,7 +8,7 @@ from typing import Any
 
 from ..budget import BUDGET_KEYS
 from ..check import FileCheck, exit_code
-from ..errors import SpecError
+from ..errors import SpecError, printable
 from ..units import humanize
 from .common import View, code, csv_text, escape
 
@@ -50,6 +50,7 @@ def check_dict(results: Sequence[FileCheck], view: View = View()) -> dict[str, A
             "exit_code": result.exit_code,
             "problems": [problem_dict(error) for error in result.problems],
             "warnings": [problem_dict(warning) for warning in result.warnings],
+            "unlisted_problems": result.unlisted,
             "totals": None if t is None else {
                 "macs": t.macs, "flops": t.flops, "params": t.params, "weight_bytes": t.weight_bytes,
                 "peak_activation_bytes": t.peak_activation_bytes,
@@ -71,8 +72,9 @@ def check_lines(results: Sequence[FileCheck], view: View = View()) -> str:
     """A summary line per file (and a final tally when there are several)."""
     lines = []
     for result in results:
+        source = result.source
         if result.report is None:
-            lines.append(f"{result.source}: invalid: {_plural(len(result.problems), 'problem')}")
+            lines.append(f"{source}: invalid: {_plural(result.problem_count, 'problem')}")
             continue
         t = result.report.totals
         if result.status == "over_budget":
@@ -81,7 +83,7 @@ def check_lines(results: Sequence[FileCheck], view: View = View()) -> str:
                 f"({short(r.key, r.actual)} > {short(r.key, r.limit.value)}, {r.limit.origin})"
                 for r in result.exceeded
             )
-            lines.append(f"{result.source}: over budget: {over}")
+            lines.append(f"{source}: over budget: {over}")
             continue
         within = ", ".join(
             f"{BUDGET_KEYS[r.key].label} {short(r.key, r.actual)} <= {short(r.key, r.limit.value)}"
@@ -89,12 +91,12 @@ def check_lines(results: Sequence[FileCheck], view: View = View()) -> str:
         )
         totals = (f"{humanize(t.macs, 'MACs')}, {humanize(t.params, 'params')}, "
                   f"peak activations {humanize(t.peak_activation_bytes, 'B')}")
-        lines.append(f"{result.source}: ok: {totals}" + (f"; within budget: {within}" if within else "; no budget"))
+        lines.append(f"{source}: ok: {totals}" + (f"; within budget: {within}" if within else "; no budget"))
     if len(results) > 1:
         counts = {status: sum(1 for r in results if r.status == status) for status in ("ok", "over_budget", "invalid")}
         lines.append(f"{_plural(len(results), 'spec')}: {counts['ok']} ok, {counts['over_budget']} over budget, "
                      f"{counts['invalid']} invalid")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"  # one line per spec, whatever its file is called
 
 
 _STATUS = {"ok": "ok", "over_budget": "**over budget**", "invalid": "**invalid**"}
@@ -112,7 +114,7 @@ def check_markdown(results: Sequence[FileCheck], view: View = View()) -> str:
     for result in results:
         if result.report is None:
             cells = ["-"] * 4
-            budget = _plural(len(result.problems), "problem")
+            budget = _plural(result.problem_count, "problem")
         else:
             t = result.report.totals
             cells = [humanize(t.macs, "MACs"), humanize(t.params, "").strip(), humanize(t.weight_bytes, "B"),
@@ -122,13 +124,15 @@ def check_markdown(results: Sequence[FileCheck], view: View = View()) -> str:
                 f"{short(r.key, r.limit.value)}"
                 for r in result.budget
             ) or "none"
-        lines.append(f"| {code(result.source)} | {_STATUS[result.status]} | {' | '.join(cells)} | "
+        lines.append(f"| {code(printable(result.source))} | {_STATUS[result.status]} | {' | '.join(cells)} | "
                      f"{escape(budget)} |")
-        details += [f"- {escape(problem.format())}" for problem in result.problems]
-        details += [f"- warning: {escape(warning.format())}" for warning in result.warnings]
+        details += [f"- {escape(printable(problem.format()))}" for problem in result.problems]
+        if result.unlisted:
+            details.append(f"- {code(printable(result.source))}: and {_plural(result.unlisted, 'more problem')}")
+        details += [f"- warning: {escape(printable(warning.format()))}" for warning in result.warnings]
         for r in result.exceeded:
-            details.append(f"- {code(result.source)}: {BUDGET_KEYS[r.key].label} {r.actual:,} exceed the limit "
-                           f"{r.limit.value:,} ({escape(r.limit.origin)})")
+            details.append(f"- {code(printable(result.source))}: {BUDGET_KEYS[r.key].label} {r.actual:,} exceed the "
+                           f"limit {r.limit.value:,} ({escape(printable(r.limit.origin))})")
     if details:
         lines += ["", "#### Problems", "", *details]
     lines.append("")
@@ -141,7 +145,7 @@ def check_csv(results: Sequence[FileCheck], view: View = View()) -> str:
     for result in results:
         t = result.report.totals if result.report is not None else None
         totals: list[Any] = [t.macs, t.flops, t.params, t.weight_bytes, t.peak_activation_bytes] if t else [""] * 5
-        rows.append([result.source, result.status, result.exit_code, len(result.problems),
+        rows.append([result.source, result.status, result.exit_code, result.problem_count,
                      ";".join(r.key for r in result.exceeded), *totals])
     return csv_text(CHECK_COLUMNS, rows)
 
