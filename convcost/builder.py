@@ -136,8 +136,9 @@ class _Builder:
                 raise _Stop(SpecError(f"stopped after {MAX_ERRORS} problems", Location(self.spec.source)))
         if len(self.nodes) >= MAX_NODES:
             raise _Stop(SpecError(f"network expands to more than {MAX_NODES:,} layers", where, name))
-        shape = self.shape(inputs[0])
-        self.nodes.append(Node(len(self.nodes), name, Identity(), inputs[:1], (shape,), shape, where))
+        read = inputs[:1] or (len(self.nodes) - 1 if self.nodes else -1,)  # 'from: []' reads nothing: stand in
+        shape = self.shape(read[0])                                          # on the latest tensor
+        self.nodes.append(Node(len(self.nodes), name, Identity(), read, (shape,), shape, where))
         self.tainted.add(len(self.nodes) - 1)
         self.tensors.setdefault(name, len(self.nodes) - 1)
         return len(self.nodes) - 1
@@ -305,6 +306,9 @@ class _Builder:
         names = value if isinstance(value, list) else [value]
         if not joins and len(names) != 1:
             raise SpecError(f"'from' of a {kind} names one tensor, got {len(names)}", where, name)
+        if not names:
+            raise SpecError(f"'from' of a {kind} names no tensor; list what it joins, like 'from: [a, b]'", where,
+                            name)
         refs = tuple(self.lookup(resolve(item, scope.params, where, name), scope, where, name) for item in names)
         return (x, *refs) if joins and len(refs) == 1 and not variadic else refs
 

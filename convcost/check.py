@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .bridges import is_onnx_path
 from .budget import BUDGET_KEYS, Limit, budget_from_spec, merge_budgets
 from .builder import build_network
 from .costs import NetworkCost, analyze
+from .errors import Location, SpecError
+from .figures import Settings, with_figures
 from .network import Network
-from .errors import SpecError
 from .spec import Spec, load_spec, loads_spec
 
 __all__ = ["MAX_LISTED", "STATUS_EXIT", "BudgetResult", "FileCheck", "check_file", "check_text", "exit_code"]
@@ -32,7 +34,7 @@ class BudgetResult:
     """One limit held against one report."""
 
     limit: Limit
-    actual: int
+    actual: int | Fraction  # exact; seconds for max_latency
 
     @property
     def key(self) -> str:
@@ -40,7 +42,7 @@ class BudgetResult:
 
     @property
     def within(self) -> bool:
-        return self.actual <= self.limit.value
+        return BUDGET_KEYS[self.key].within(self.actual, self.limit.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ def _order(error: SpecError) -> tuple[int, int]:
 
 
 def _finish(source: str, load: Callable[[list[SpecError]], Spec], limits: tuple[Limit, ...], batch: int,
-            dtype: str) -> FileCheck:
+            dtype: str, settings: Settings) -> FileCheck:
     problems: list[SpecError] = []
     try:
         spec = load(problems)
@@ -98,12 +100,18 @@ def _finish(source: str, load: Callable[[list[SpecError]], Spec], limits: tuple[
         whole = [error for error in ordered if _order(error)[0] == 1 << 62][:10]
         listed = [error for error in ordered if _order(error)[0] != 1 << 62][:MAX_LISTED] + whole
         return FileCheck(source, tuple(listed), unlisted=len(ordered) - len(listed))
-    report = analyze(network, batch=batch, dtype=dtype)
-    results = tuple(
-        BudgetResult(limit, getattr(report.totals, BUDGET_KEYS[limit.key].metric))
-        for limit in merge_budgets(spec_limits, limits)
-    )
-    return FileCheck(source, (), report, results, unread_layers(network))
+    report = with_figures(network, analyze(network, batch=batch, dtype=dtype), settings)
+    results = []
+    for limit in merge_budgets(spec_limits, limits):
+        key = BUDGET_KEYS[limit.key]
+        actual = key.measure(report)
+        if actual is None:  # a figure this report cannot give: the budget cannot be held
+            problems.append(SpecError(f"budget '{limit.key}' needs {key.needs}", limit.where or Location(source)))
+        else:
+            results.append(BudgetResult(limit, actual))
+    if problems:
+        return FileCheck(source, tuple(problems))
+    return FileCheck(source, (), report, tuple(results), unread_layers(network))
 
 
 def unread_layers(network: Network) -> tuple[SpecError, ...]:
@@ -115,20 +123,22 @@ def unread_layers(network: Network) -> tuple[SpecError, ...]:
                  for node in network.nodes if node.index not in read)
 
 
-def check_file(path: str, limits: tuple[Limit, ...] = (), *, batch: int = 1, dtype: str = "float32") -> FileCheck:
+def check_file(path: str, limits: tuple[Limit, ...] = (), *, batch: int = 1, dtype: str = "float32",
+               settings: Settings = Settings()) -> FileCheck:
     """Check one spec file (``-`` for standard input); ``limits`` override the spec's budget."""
     source = "<stdin>" if path == "-" else path
     if is_onnx_path(path):
         from .bridges.onnx_import import onnx_spec  # imports onnx: only for .onnx files
 
-        return _finish(source, lambda problems: onnx_spec(path), limits, batch, dtype)
-    return _finish(source, lambda problems: load_spec(path, errors=problems), limits, batch, dtype)
+        return _finish(source, lambda problems: onnx_spec(path), limits, batch, dtype, settings)
+    return _finish(source, lambda problems: load_spec(path, errors=problems), limits, batch, dtype, settings)
 
 
 def check_text(text: str, source: str = "<string>", limits: tuple[Limit, ...] = (), *, batch: int = 1,
-               dtype: str = "float32") -> FileCheck:
+               dtype: str = "float32", settings: Settings = Settings()) -> FileCheck:
     """Check spec text."""
-    return _finish(source, lambda problems: loads_spec(text, source, errors=problems), limits, batch, dtype)
+    return _finish(source, lambda problems: loads_spec(text, source, errors=problems), limits, batch, dtype,
+                   settings)
 
 
 def exit_code(results: Iterable[FileCheck]) -> int:

@@ -35,7 +35,7 @@ from .builder import STRUCTURE_KINDS
 from .costs import LayerCost, NetworkCost, Totals
 from .kinds import LAYER_KINDS
 
-__all__ = ["ADDED", "CHANGED", "LAYER_FIELDS", "REMOVED", "REPLACED", "SAME", "STATUSES", "TOTAL_FIELDS",
+__all__ = ["ADDED", "CHANGED", "FIGURE_FIELDS", "LAYER_FIELDS", "REMOVED", "REPLACED", "SAME", "STATUSES", "TOTAL_FIELDS",
            "Comparison", "GroupDelta", "LayerDelta", "compare", "is_generated_name", "ratio"]
 
 #: Per-layer quantities compared (all exact ints).
@@ -43,6 +43,10 @@ LAYER_FIELDS = ("macs", "flops", "params", "buffers", "weight_bytes", "activatio
 #: Network totals compared.
 TOTAL_FIELDS = ("macs", "flops", "params", "buffers", "weight_bytes", "buffer_bytes", "input_bytes",
                 "activation_bytes", "peak_activation_bytes")
+#: Totals beyond MACs (``NetworkCost.figures``) compared where both reports have them: exact ints, and the
+#: roofline time in seconds as an exact Fraction.
+FIGURE_FIELDS = ("macs_nonpadding", "training_macs", "saved_activation_bytes", "training_memory_bytes",
+                 "roofline_seconds")
 
 ADDED, REMOVED, CHANGED, REPLACED, SAME = "added", "removed", "changed", "replaced", "same"
 STATUSES = (SAME, CHANGED, REPLACED, ADDED, REMOVED)
@@ -121,11 +125,30 @@ class Comparison:
     def ratio(self, field: str) -> Fraction | None:
         return ratio(self.total("baseline", field), self.total("candidate", field))
 
-    def deltas(self) -> dict[str, int]:
-        return {field: self.delta(field) for field in TOTAL_FIELDS}
+    def figure(self, side: str, field: str) -> int | Fraction | None:
+        """A total beyond MACs (:data:`FIGURE_FIELDS`) of one side; None where that side has none (no
+        figures computed, no hardware profile, an int8 report's training memory)."""
+        figures = (self.baseline if side == "baseline" else self.candidate).figures
+        return None if figures is None else getattr(figures, field)
+
+    def figure_pairs(self) -> list[tuple[str, int | Fraction, int | Fraction]]:
+        """(field, baseline, candidate) for each total beyond MACs that both sides have."""
+        pairs = []
+        for field in FIGURE_FIELDS:
+            base, cand = self.figure("baseline", field), self.figure("candidate", field)
+            if base is not None and cand is not None:
+                pairs.append((field, base, cand))
+        return pairs
+
+    def deltas(self) -> dict[str, int | Fraction]:
+        deltas: dict[str, int | Fraction] = {field: self.delta(field) for field in TOTAL_FIELDS}
+        deltas.update({field: cand - base for field, base, cand in self.figure_pairs()})
+        return deltas
 
     def ratios(self) -> dict[str, Fraction | None]:
-        return {field: self.ratio(field) for field in TOTAL_FIELDS}
+        ratios = {field: self.ratio(field) for field in TOTAL_FIELDS}
+        ratios.update({field: None if not cand else Fraction(base) / cand for field, base, cand in self.figure_pairs()})
+        return ratios
 
     def flops_by_category_delta(self) -> dict[str, int]:
         base = dict(self.baseline.totals.flops_by_category)

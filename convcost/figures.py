@@ -14,7 +14,7 @@ CLI attaches the result to the report (``NetworkCost.figures``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .backward import training_macs
@@ -26,7 +26,7 @@ from .roofline import LayerRoofline, Roofline, roofline
 from .taps import macs_nonpadding
 from .training_memory import OPTIMIZERS, TRAINING_DTYPES, TrainingMemory, saved_bytes_per_node, training_memory
 
-__all__ = ["FieldAxis", "Figures", "LayerFigures", "Settings", "figures"]
+__all__ = ["FieldAxis", "Figures", "LayerFigures", "Settings", "figures", "with_figures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +98,16 @@ class Figures:
     def roofline_seconds(self) -> Fraction | None:
         return None if self.roofline is None else self.roofline.seconds
 
+    @property
+    def saved_activation_bytes(self) -> int | None:
+        return None if self.memory is None else self.memory.saved_activation_bytes
+
+    @property
+    def min_receptive_field(self) -> int | None:
+        """The smallest receptive-field size along any spatial axis at any output (None without fields)."""
+        sizes = [axis.size for _, axes in self.receptive_outputs or () for axis in axes]
+        return min(sizes) if sizes else None
+
 
 def figures(network: Network, report: NetworkCost, settings: Settings = Settings()) -> Figures:
     """Every figure beyond MACs for ``report = analyze(network, batch=..., dtype=...)``."""
@@ -145,3 +155,8 @@ def figures(network: Network, report: NetworkCost, settings: Settings = Settings
                    forward_macs=training.forward_macs, weight_grad_macs=training.weight_grad_macs,
                    input_grad_macs=training.input_grad_macs, training_macs=training.training_macs, memory=memory,
                    receptive_outputs=outputs, roofline=bound, notes=tuple(notes))
+
+
+def with_figures(network: Network, report: NetworkCost, settings: Settings = Settings()) -> NetworkCost:
+    """``report`` with its figures attached (``report.figures``)."""
+    return replace(report, figures=figures(network, report, settings))

@@ -232,6 +232,56 @@ def _layer_options_schema() -> dict[str, Any]:
             "properties": {key: kinds.get(key, axes) for key in OPTION_KEYS}, "additionalProperties": False}
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _closed(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+_NUMBER = {"type": "number"}
+_FIELD = {"type": "array", "items": _closed({"size": {"type": "integer", "minimum": 0}, "jump": _nullable(_NUMBER),
+                                             "offset": _nullable(_NUMBER), "whole": {"type": "boolean"}})}
+
+
+def _layer_figures_schema() -> dict[str, Any]:
+    """The figures beyond MACs of one layer row (docs/conventions.md, "Beyond MACs")."""
+    return {
+        **_integers("macs_nonpadding", "weight_grad_macs", "input_grad_macs", "training_macs"),
+        "saved_activation_bytes": _nullable({"type": "integer", "minimum": 0}),
+        "receptive_field": _nullable(_FIELD),
+        "roofline": _nullable(_closed({
+            **_integers("bytes_read", "bytes_written"), "arithmetic_intensity": _nullable(_NUMBER),
+            "roofline_seconds": _NUMBER, "bound": {"enum": ["compute", "memory", "none"]}})),
+    }
+
+
+def _totals_figures_schema() -> dict[str, Any]:
+    """The figures beyond MACs of the whole report."""
+    nullable_bytes = _nullable({"type": "integer", "minimum": 0})
+    return {
+        **_integers("macs_nonpadding", "training_macs"),
+        "training": _closed(_integers("forward_macs", "weight_grad_macs", "input_grad_macs", "training_macs")),
+        "saved_activation_bytes": nullable_bytes,
+        "training_memory_bytes": nullable_bytes,
+        "training_memory": _nullable(_closed({
+            "optimizer": {"enum": ["sgd", "momentum", "adam", "adamw"]}, "mixed_precision": {"type": "boolean"},
+            **_integers("saved_activation_bytes", "weight_copy_bytes", "param_bytes", "gradient_bytes",
+                        "optimizer_state_bytes", "total_bytes")})),
+        "receptive_field": _nullable({"type": "array", "items": _closed({"output": {"type": "string"},
+                                                                          "axes": _FIELD})}),
+        "roofline_seconds": _nullable(_NUMBER),
+        "roofline": _nullable(_closed({
+            "hardware": {"type": "string"}, "precision": {"type": "string"},
+            **_integers("peak_ops_per_second", "memory_bytes_per_second", "bytes_read", "bytes_written"),
+            "arithmetic_intensity": _nullable(_NUMBER), "roofline_seconds": _NUMBER,
+            "seconds_per_image": _NUMBER, "images_per_second": _nullable(_NUMBER),
+            **_integers("compute_bound_layers", "memory_bound_layers")})),
+        "notes": {"type": "array", "items": {"type": "string"}},
+    }
+
+
 def report_schema() -> dict[str, Any]:
     """JSON Schema of ``convcost analyze --json`` (docs/report.schema.json is this, written out)."""
     shape = {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 1}}
@@ -249,6 +299,7 @@ def report_schema() -> dict[str, Any]:
             "inputs": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             "output_shape": shape, "flops_by_category": by_category, "options": _layer_options_schema(),
             **_integers("macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes"),
+            **_layer_figures_schema(),
         },
         "additionalProperties": False,
     }
@@ -271,6 +322,7 @@ def report_schema() -> dict[str, Any]:
             "flops_by_category": {**by_category, "required": list(FLOP_CATEGORIES)},
             **_integers("macs", "flops", "params", "buffers", "weight_bytes", "buffer_bytes", "input_bytes",
                         "activation_bytes", "peak_activation_bytes"),
+            **_totals_figures_schema(),
         },
         "additionalProperties": False,
     }

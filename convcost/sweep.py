@@ -101,7 +101,7 @@ class SweepResult:
                 row[name] = int(value) or self.written_resolution
             elif column.dtype == bool:
                 row[name] = bool(value)
-            elif name == "width" and self.width_kind == "fraction":
+            elif column.dtype.kind == "f":  # a fraction's width, a roofline time
                 row[name] = float(value)
             else:
                 row[name] = int(value)

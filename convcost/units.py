@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from types import MappingProxyType
 
-__all__ = ["DTYPE_BYTES", "FLOPS_PER_MAC", "QUANTITY_KINDS", "dtype_bytes", "format_shape", "humanize",
-           "parse_quantity"]
+__all__ = ["DTYPE_BYTES", "FLOPS_PER_MAC", "QUANTITY_KINDS", "dtype_bytes", "format_seconds", "format_shape",
+           "humanize", "parse_quantity", "parse_seconds"]
 
 FLOPS_PER_MAC = 2
 
@@ -131,3 +131,43 @@ def parse_quantity(text: str | int | float, kind: str = "count") -> int:
                              "string, like 1.5G")
         raise ValueError(f"{text!r} is not a whole number ({float(value):g})")
     return int(value)
+
+
+#: Time units read and written, largest first (ASCII ``us`` for microseconds; ``µs`` is read too).
+_TIME_UNITS = (("s", Fraction(1)), ("ms", Fraction(1, 10**3)), ("us", Fraction(1, 10**6)), ("ns", Fraction(1, 10**9)))
+_SECONDS_RE = re.compile(r"^\s*(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>s|ms|us|µs|ns)\s*$")
+
+
+def parse_seconds(text: str | int | float) -> Fraction:
+    """An exact non-negative time in seconds from ``5ms``, ``250us``, ``1.5s`` or ``80ns`` (the unit is required:
+    a bare number could mean any of them). Read as a decimal, never a binary float. Raises ``ValueError``."""
+    written = getattr(text, "written", text)
+    match = _SECONDS_RE.match(written) if isinstance(written, str) and len(written) <= 64 else None
+    if match is None:
+        raise ValueError(f"expected a time with its unit, like 5ms, 250us, 1.5s or 80ns; got {written!r}")
+    scale = dict(_TIME_UNITS)[match.group("unit").replace("µ", "u")]
+    return Fraction(Decimal(match.group("number"))) * scale
+
+
+def format_seconds(value: Fraction | int | float, digits: int = 3) -> str:
+    """A time for people, ``digits`` significant digits (rounded half up) in the largest unit under it:
+    ``1.23 ms``, ``456 us``, ``80.0 ns`` (``0 s`` for zero); with more than three digits, trailing zeros go
+    (``3.70569 us``). Exact values are in the JSON report."""
+    exact = Fraction(value)
+    if exact <= 0:
+        return "0 s"
+    with localcontext() as context:
+        context.prec, context.rounding = digits, ROUND_HALF_UP
+        rounded = Fraction(+(Decimal(exact.numerator) / Decimal(exact.denominator)))
+    for unit, scale in _TIME_UNITS:
+        if rounded >= scale or unit == "ns":
+            number = rounded / scale
+            if number >= 1000:  # seconds only
+                return f"{float(exact):,.0f} {unit}"
+            if number < 1:  # under a nanosecond
+                return f"{float(number):.{digits}g} {unit}"
+            text = f"{float(number):.{max(0, digits - len(str(int(number))))}f}"
+            if digits > 3 and "." in text:
+                text = text.rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    raise AssertionError("unreachable")  # the loop ends at ns

@@ -11,12 +11,21 @@ from ..budget import BUDGET_KEYS
 from ..costs import NetworkCost
 from ..costs import analyze as analyze_network
 from ..errors import ConvcostError, UsageError, did_you_mean
+from ..figures import with_figures
 from ..render.analysis import ANALYSIS_COLUMNS, ANALYSIS_RENDERERS
-from ..units import humanize
 from .app import app, fail, one_line
 from .display import display, for_output
 from .inputs import Loaded, Problems, fail_problems, load_spec_network, network_from
-from .options import DepthOpt, ExactOpt, LayerFlags, OutputOptions, RunOptions, SpecArg, with_option_groups
+from .options import (
+    DepthOpt,
+    ExactOpt,
+    FigureOptions,
+    LayerFlags,
+    OutputOptions,
+    RunOptions,
+    SpecArg,
+    with_option_groups,
+)
 from .output import emit
 
 ColumnsOpt = typer.Option(None, "--columns", "-c", metavar="COLS",
@@ -46,12 +55,14 @@ def budget_notes(loaded: Loaded, report: NetworkCost) -> list[str]:
              for problem in loaded.budget_problems]
     for limit in loaded.limits:
         key = BUDGET_KEYS[limit.key]
-        actual = getattr(report.totals, key.metric)
-        if actual > limit.value:
-            unit = "B" if key.kind == "bytes" else ""
-            notes.append(f"over the spec's budget: {key.label} {actual:,} > {limit.value:,} "
-                         f"({humanize(actual, unit).strip()} > {humanize(limit.value, unit).strip()}, set at "
-                         f"{limit.origin}); convcost check exits 1 on this")
+        actual = key.measure(report)
+        if actual is None:
+            notes.append(f"budget '{limit.key}' needs {key.needs} (convcost check would refuse this spec)")
+        elif not key.within(actual, limit.value):
+            relation = "<" if key.minimum else ">"
+            notes.append(f"{'under' if key.minimum else 'over'} the spec's budget: {key.label} {key.exact(actual)} "
+                         f"{relation} {key.exact(limit.value)} ({key.short(actual)} {relation} "
+                         f"{key.short(limit.value)}, set at {limit.origin}); convcost check exits 1 on this")
     return notes
 
 
@@ -62,6 +73,7 @@ def analyze(
     layer: LayerFlags = LayerFlags(),
     run: RunOptions = RunOptions(),
     target: OutputOptions = OutputOptions(),
+    beyond: FigureOptions = FigureOptions(),
     exact: bool = ExactOpt,
     depth: Optional[int] = DepthOpt,
     columns: Optional[str] = ColumnsOpt,
@@ -71,18 +83,22 @@ def analyze(
     \b
     convcost analyze --input 192x28x28 --out 32 --kernel 5 --padding same
     convcost analyze net.yaml --resolution 320 --columns input,output,kernel,stride,macs,params
+    convcost analyze net.yaml --hardware t4 --dtype float16 --columns output,macs,latency,bound,rf
     """
     notes: list[str] = []
     try:
         if depth is not None and depth < 1:
             raise UsageError(f"--depth must be >= 1, got {depth}")
         chosen = parse_columns(columns)
+        settings = beyond.settings(run.dtype)
         if spec is not None and not layer.given():
             loaded = load_spec_network(spec, layer)
-            report = analyze_network(loaded.network, batch=run.batch, dtype=run.dtype)
-            notes = budget_notes(loaded, report)
+            network = loaded.network
         else:
-            report = analyze_network(network_from(spec, layer), batch=run.batch, dtype=run.dtype)
+            network, loaded = network_from(spec, layer), None
+        report = with_figures(network, analyze_network(network, batch=run.batch, dtype=run.dtype), settings)
+        if loaded is not None:
+            notes = budget_notes(loaded, report)
         shown = display(to_file=target.to_file)
         result = for_output(ANALYSIS_RENDERERS[target.format](
             report, shown.view(exact=exact, depth=depth, columns=chosen)), shown)

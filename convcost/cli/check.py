@@ -14,7 +14,7 @@ from ..errors import ConvcostError, UsageError
 from ..render.check import CHECK_RENDERERS
 from ..render.common import View
 from .app import app, fail, one_line
-from .options import OutputOptions, RunOptions, with_option_groups
+from .options import FigureOptions, OutputOptions, RunOptions, with_option_groups
 from .output import check_output, emit
 
 
@@ -58,7 +58,17 @@ def check(
                                              "16MiB."),
     max_peak_memory: Optional[str] = _limit("max_peak_memory", "BYTES", "Most activation bytes alive at once "
                                             "(inference): 8MiB."),
+    max_train_memory: Optional[str] = _limit("max_train_memory", "BYTES", "Most bytes of a training step: saved "
+                                             "activations, params, gradients, optimizer state: 24GiB."),
+    max_training_macs: Optional[str] = _limit("max_training_macs", "N", "Most MACs of a training step."),
+    max_macs_nonpadding: Optional[str] = _limit("max_macs_nonpadding", "N", "Most MACs that read real input "
+                                                "(not zero padding)."),
+    max_latency: Optional[str] = _limit("max_latency", "TIME", "Most roofline time (a lower bound on latency) on "
+                                        "--hardware: 5ms, 250us."),
+    min_receptive_field: Optional[str] = _limit("min_receptive_field", "PIXELS", "Fewest input pixels every "
+                                                "output sees along each spatial axis."),
     run: RunOptions = RunOptions(),
+    beyond: FigureOptions = FigureOptions(),
     target: OutputOptions = OutputOptions(),
 ) -> None:
     """Validate specs and check their budgets; every problem is listed as file:line:col: layer 'name': message.
@@ -68,18 +78,27 @@ def check(
     written. Problems go to stderr, one per line (at most 100 per spec); the
     summary (a line per spec) to stdout or --output.
 
-    Example: convcost check drafts/ --max-macs 1.5G --max-params 7M
+    \b
+    convcost check drafts/ --max-macs 1.5G --max-params 7M
+    convcost check draft.yaml --batch 64 --max-train-memory 24GiB --max-latency 5ms --hardware a100-40gb
     """
     given = {"max_macs": max_macs, "max_flops": max_flops, "max_params": max_params,
-             "max_weight_bytes": max_weight_bytes, "max_peak_memory": max_peak_memory}
+             "max_weight_bytes": max_weight_bytes, "max_peak_memory": max_peak_memory,
+             "max_train_memory": max_train_memory, "max_training_macs": max_training_macs,
+             "max_macs_nonpadding": max_macs_nonpadding, "max_latency": max_latency,
+             "min_receptive_field": min_receptive_field}
     try:
         limits = budget_from_options(given)
+        if max_latency is not None and beyond.hardware is None:
+            raise UsageError("--max-latency bounds the roofline time on a device: give --hardware NAME too "
+                             "(convcost hardware lists them)")
+        settings = beyond.settings(run.dtype)
         if specs.count("-") > 1:
             raise UsageError("standard input (-) can be given once")
         specs = expand_directories(specs)
         if target.output is not None and target.output != "-":
             check_output(target.output, specs)
-        results = [check_file(path, limits, batch=run.batch, dtype=run.dtype) for path in specs]
+        results = [check_file(path, limits, batch=run.batch, dtype=run.dtype, settings=settings) for path in specs]
         for result in results:
             for problem in result.problems:
                 sys.stderr.write(one_line(problem.format()) + "\n")

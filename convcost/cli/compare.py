@@ -17,12 +17,23 @@ from ..bottleneck import (
 from ..compare import compare as compare_reports
 from ..costs import analyze
 from ..errors import ConvcostError, UsageError
+from ..figures import with_figures
 from ..network import Network
 from ..render.comparison import COMPARISON_RENDERERS
 from .app import app, fail, one_line
 from .display import display, for_output
 from .inputs import Problems, fail_problems, load_network, network_from
-from .options import DECIMAL, INTEGER, ExactOpt, LayerFlags, OutputOptions, RewriteOptions, RunOptions, with_option_groups
+from .options import (
+    DECIMAL,
+    INTEGER,
+    ExactOpt,
+    FigureOptions,
+    LayerFlags,
+    OutputOptions,
+    RewriteOptions,
+    RunOptions,
+    with_option_groups,
+)
 from .output import emit
 
 BOTTLENECK = "Bottleneck rewrite"
@@ -128,6 +139,7 @@ def compare(
     rewrite: RewriteOptions = RewriteOptions(),
     run: RunOptions = RunOptions(),
     target: OutputOptions = OutputOptions(),
+    beyond: FigureOptions = FigureOptions(),
     exact: bool = ExactOpt,
     by_block: bool = ByBlockOpt,
 ) -> None:
@@ -144,15 +156,18 @@ def compare(
     convcost compare net.yaml --reduce 0.25 [--expand]
     convcost compare googlenet.yaml        (marked reductions vs the naive form)
     convcost compare A.yaml B.yaml         (A is the baseline)
+    convcost compare A.yaml B.yaml --hardware t4 --dtype float16   (training memory, roofline time)
     """
     specs = specs or []
     note = None
     try:
         rule = bottleneck_rule(bottleneck, reduce, rewrite, one_layer=not specs)
         sides = networks_to_compare(specs, layer, rule, rewrite.expand, bottleneck, reduce)
-        comparison = compare_reports(analyze(sides.baseline, batch=run.batch, dtype=run.dtype),
-                                     analyze(sides.candidate, batch=run.batch, dtype=run.dtype),
-                                     labels=sides.labels, skipped=sides.skipped)
+        settings = beyond.settings(run.dtype)
+        comparison = compare_reports(
+            *(with_figures(side, analyze(side, batch=run.batch, dtype=run.dtype), settings)
+              for side in (sides.baseline, sides.candidate)),
+            labels=sides.labels, skipped=sides.skipped)
         shown = display(to_file=target.to_file)
         result = for_output(COMPARISON_RENDERERS[target.format](
             comparison, shown.view(exact=exact, by_block=by_block)), shown)

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Optional, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, get_type_hints
 
 import typer
 
@@ -25,7 +25,11 @@ from ..render.common import FORMATS
 from ..units import DTYPE_BYTES
 from .app import fail
 
-__all__ = ["DECIMAL", "INTEGER", "OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "LayerFlags", "OutputOptions",
+if TYPE_CHECKING:
+    from ..figures import Settings
+
+__all__ = ["DECIMAL", "INTEGER", "OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "FigureOptions", "LayerFlags",
+           "OutputOptions",
            "RewriteOptions", "RunOptions", "SpecArg", "ascii_decimal", "ascii_int", "with_option_groups"]
 
 #: ``--output`` extension -> the format it implies.
@@ -33,6 +37,9 @@ OUTPUT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown"
 
 _LAYER = "Input, or a single layer instead of SPEC"
 _REWRITE = "Bottleneck rewrite"
+_FIGURES = "Training memory and hardware"
+#: The optimizers training memory knows (convcost.training_memory.OPTIMIZERS, without importing it here).
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 
 
 def ascii_int(text: Any) -> int:
@@ -186,7 +193,50 @@ class LayerFlags:
         return [names[key] for key, value in self.layer_options().items() if value is not None]
 
 
-_GROUPS = (RunOptions, OutputOptions, RewriteOptions, LayerFlags)
+@dataclass(frozen=True, slots=True)
+class FigureOptions:
+    """What training memory and the roofline bound depend on besides batch and dtype; checked when made
+    (a hardware profile is read by :meth:`settings`)."""
+
+    optimizer: str = _option("adam", "--optimizer", panel=_FIGURES,
+                             help="sgd | momentum | adam | adamw: the optimizer state counted in training memory.")
+    mixed_precision: bool = _option(False, "--mixed-precision", panel=_FIGURES,
+                                    help="Training memory under autocast: float32 master weights (--dtype float32) "
+                                         "with half-precision activations.")
+    hardware: Optional[str] = _option(None, "--hardware", metavar="NAME|FILE", panel=_FIGURES,
+                                      help="Hardware profile for the roofline bound on latency: a name from "
+                                           "'convcost hardware' or a profile YAML file.")
+    precision: Optional[str] = _option(None, "--precision", metavar="tf32", panel=_FIGURES,
+                                       help="tf32: run a float32 report at the profile's TF32 tensor-core peak.")
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+                             f"{did_you_mean(self.optimizer, OPTIMIZERS)}")
+        if self.precision not in (None, "tf32"):
+            raise UsageError(f"--precision takes only tf32 (other precisions follow --dtype), got {self.precision!r}")
+        if self.precision is not None and self.hardware is None:
+            raise UsageError("--precision sets the peak of a hardware profile: give --hardware too")
+
+    def settings(self, dtype: str) -> Settings:
+        """The figures' settings for a report of ``dtype``; reads the hardware profile (a shipped name or a
+        file), refusing an unknown name or a precision the profile does not publish."""
+        from ..figures import Settings
+        from ..hardware import get_profile
+        from ..roofline import peak_precision
+
+        if self.mixed_precision and dtype != "float32":
+            raise UsageError("--mixed-precision keeps float32 master weights and computes in half precision: use "
+                             f"it with --dtype float32 (the default), not {dtype}")
+        profile = None
+        if self.hardware is not None:
+            profile = get_profile(self.hardware)
+            profile.peak(peak_precision(dtype, self.precision))  # refuses one the profile does not publish
+        return Settings(optimizer=self.optimizer, mixed_precision=self.mixed_precision, hardware=profile,
+                        precision=self.precision)
+
+
+_GROUPS = (RunOptions, OutputOptions, RewriteOptions, LayerFlags, FigureOptions)
 _Command = TypeVar("_Command", bound=Callable[..., None])
 
 

@@ -19,6 +19,7 @@ from .inputs import Problems, fail_problems, network_from
 from .options import (
     INTEGER,
     ExactOpt,
+    FigureOptions,
     LayerFlags,
     OutputOptions,
     RewriteOptions,
@@ -29,13 +30,18 @@ from .options import (
 from .output import emit
 
 if TYPE_CHECKING:
+    from ..figures import Settings
     from ..sweep import SweepResult
 
 GRID = "Grid"
 MAX_POINTS = 50_000_000
 LONG_POINTS = 2_000_000  # a layer sweep this big shows a progress indicator on stderr
 METRIC_NAMES = {"macs": "macs", "flops": "flops", "params": "params", "peak": "peak_activation_bytes",
-                "activations": "activation_bytes"}
+                "activations": "activation_bytes", "train_memory": "training_memory_bytes",
+                "latency": "roofline_seconds"}
+#: Metrics measured design by design (convcost.sweep_figures), not by the closed forms.
+MEASURED = ("training_memory_bytes", "roofline_seconds")
+MAX_SHOWN = 2_000  # with --hardware, a grid up to this size shows the roofline time even when not in --pareto
 
 WidthsOpt = typer.Option(None, "--widths", "-w", help="Bottleneck widths: 8:128 (inclusive), 8:128:8, or 8,16,32. "
                          "[default: 1 to the layer's input channels]", rich_help_panel=GRID, show_default=False)
@@ -49,7 +55,9 @@ ResolutionsOpt = typer.Option(None, "--resolutions", help="Input spatial sizes t
 LayerOpt = typer.Option(None, "--layer", "-l", help="Sweep this conv of SPEC on its own (its input shape as in "
                         "the spec) instead of the whole network.", rich_help_panel=GRID, show_default=False)
 ParetoOpt = typer.Option("macs", "--pareto", help="Costs traded against width for the Pareto mark: any of "
-                         "macs, flops, params, peak, activations, comma separated.")
+                         "macs, flops, params, peak, activations, train_memory, latency (with --hardware), comma "
+                         "separated; train_memory and latency are measured design by design (at most 20,000 "
+                         "points).")
 LimitOpt = typer.Option(40, "--limit", help="Most rows in a table or markdown (Pareto-optimal points first); "
                         "0 = all.", **INTEGER)
 
@@ -121,6 +129,7 @@ def sweep(
     pareto: str = ParetoOpt,
     limit: int = LimitOpt,
     run: RunOptions = RunOptions(),
+    beyond: FigureOptions = FigureOptions(),
     target: OutputOptions = OutputOptions(),
     exact: bool = ExactOpt,
 ) -> None:
@@ -130,6 +139,7 @@ def sweep(
     convcost sweep --input 192x28x28 --out 32 --kernel 5 --padding same --widths 4:64 --kernels 3,5
     convcost sweep net.yaml --fractions 0.1:0.9:0.1 --resolutions 160,224
     convcost sweep net.yaml --layer stage2.conv --widths 8:256:8
+    convcost sweep net.yaml --fractions 0.1:0.9:0.1 --pareto macs,train_memory,latency --hardware t4
     """
     try:
         if limit < 0:
@@ -146,9 +156,19 @@ def sweep(
         kernel_values = parse_numbers(kernels, "--kernels") if kernels is not None else None
         resolution_values = parse_numbers(resolutions, "--resolutions") if resolutions is not None else None
         network = network_from(spec, layer)
+        settings = beyond.settings(run.dtype)
+        if "roofline_seconds" in metrics and settings.hardware is None:
+            raise UsageError("--pareto latency is the roofline time on a device: give --hardware NAME too")
+        closed = [metric for metric in metrics if metric not in MEASURED] or ["macs"]
         result = run_sweep(network, spec is None or layer_name is not None, layer_name, width_values,
                            fraction_values, kernel_values, resolution_values, rewrite,
-                           metrics, run.batch, run.dtype)
+                           closed, run.batch, run.dtype)
+        measured = [metric for metric in MEASURED if metric in metrics]
+        if settings.hardware is not None and "roofline_seconds" not in measured and len(result) <= MAX_SHOWN:
+            measured.append("roofline_seconds")  # shown beside the closed forms, not in the Pareto mark
+        if measured:
+            result = measure_points(result, network, layer_name, spec is None, rewrite, measured, metrics,
+                                    settings)
         from ..render.sweep import (
             SWEEP_RENDERERS,  # numpy: ~60 ms to import, and only sweeps need it
         )
@@ -164,6 +184,26 @@ def sweep(
         fail_problems(problems)
     except ConvcostError as error:
         fail(error)
+
+
+def measure_points(result: SweepResult, network: Network, layer_name: Optional[str], flags: bool,
+                   rewrite: RewriteOptions, measured: list[str], metrics: list[str], settings: Settings) -> SweepResult:
+    """The sweep's points with training memory and roofline time measured design by design."""
+    from ..sweep_figures import add_figure_columns, layer_design, network_design
+
+    if flags or layer_name is not None:
+        node = network.nodes[0] if flags else next(node for node in network.nodes if node.name == layer_name)
+        assert isinstance(node.layer, Conv)
+        design = layer_design(node.layer, node.input_shape, result.kernels, expand=rewrite.expand,
+                              min_kernel=rewrite.min_kernel, name=node.name)
+    else:
+        design = network_design(network, expand=rewrite.expand, min_kernel=rewrite.min_kernel,
+                                min_in_channels=rewrite.min_channels, include_first=rewrite.include_first)
+    with progress_bar("measuring", len(result), enabled=len(result) > 200) as advance:
+        try:
+            return add_figure_columns(result, design, measured, settings, metrics, progress=advance)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
 
 
 def run_sweep(network: Network, one_layer: bool, layer_name: Optional[str], widths: Optional[list[int]],

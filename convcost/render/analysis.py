@@ -14,6 +14,10 @@ from ..costs import FLOP_CATEGORIES, LayerCost, NetworkCost
 from ..grouping import Group, Row, block_groups, hierarchy, kind_summary
 from ..units import format_shape, humanize
 from .common import SCHEMA_VERSION, View, code, csv_text, escape, percent
+from .figures import (
+    CONVENTIONS as FIGURE_CONVENTIONS, FIGURE_COLUMNS, FIGURE_CSV_COLUMNS, figure_cells, figure_csv_cells, figure_footers,
+    figure_markdown_rows, figure_summary_parts, layer_figures, totals_figures,
+)
 from .layout import Column, Lines, choose_columns, glyphs_for, layout, wrap_parts
 
 __all__ = ["ANALYSIS_COLUMNS", "ANALYSIS_RENDERERS", "CONVENTIONS", "REPORT_COLUMNS", "block_dict", "layer_dict",
@@ -74,6 +78,26 @@ def block_dict(group: Group) -> dict[str, Any]:
 def report_dict(report: NetworkCost, view: View = View()) -> dict[str, Any]:
     """The whole report as JSON-ready data (exact integers, shapes as channels-first lists)."""
     totals = report.totals
+    figures = report.figures
+    layers = [layer_dict(row) for row in report.layers]
+    totals_dict: dict[str, Any] = {
+        "macs": totals.macs,
+        "flops": totals.flops,
+        "flops_by_category": dict(totals.flops_by_category),
+        "params": totals.params,
+        "buffers": totals.buffers,
+        "weight_bytes": totals.weight_bytes,
+        "buffer_bytes": totals.buffer_bytes,
+        "input_bytes": totals.input_bytes,
+        "activation_bytes": totals.activation_bytes,
+        "peak_activation_bytes": totals.peak_activation_bytes,
+    }
+    conventions = dict(CONVENTIONS)
+    if figures is not None:  # the figures beyond MACs, per layer and in total
+        for entry, row in zip(layers, figures.layers, strict=True):
+            entry.update(layer_figures(row))
+        totals_dict.update(totals_figures(figures))
+        conventions.update(FIGURE_CONVENTIONS)
     return {
         "schema_version": SCHEMA_VERSION,
         "name": report.name,
@@ -82,25 +106,14 @@ def report_dict(report: NetworkCost, view: View = View()) -> dict[str, Any]:
         "inputs": [{"name": name, "shape": list(shape)} for name, shape in report.inputs],
         "output_shape": list(report.output_shape),
         "outputs": [{"name": name, "shape": list(shape)} for name, shape in report.outputs],
-        "conventions": CONVENTIONS,
-        "layers": [layer_dict(row) for row in report.layers],
+        "conventions": conventions,
+        "layers": layers,
         "blocks": [block_dict(group) for group in block_groups(report)],
         "by_kind": {
             k.category: {"layers": k.layers, "macs": k.macs, "flops": k.flops, "params": k.params}
             for k in kind_summary(report)
         },
-        "totals": {
-            "macs": totals.macs,
-            "flops": totals.flops,
-            "flops_by_category": dict(totals.flops_by_category),
-            "params": totals.params,
-            "buffers": totals.buffers,
-            "weight_bytes": totals.weight_bytes,
-            "buffer_bytes": totals.buffer_bytes,
-            "input_bytes": totals.input_bytes,
-            "activation_bytes": totals.activation_bytes,
-            "peak_activation_bytes": totals.peak_activation_bytes,
-        },
+        "totals": totals_dict,
     }
 
 
@@ -108,7 +121,7 @@ def report_dict(report: NetworkCost, view: View = View()) -> dict[str, Any]:
 
 #: Columns of the per-layer table and the per-layer Markdown (``--columns``); the layer's name is always first.
 ANALYSIS_COLUMNS = ("kind", "from", "input", "output", "kernel", "stride", "padding", "dilation", "groups", "macs",
-                    "flops", "params", "activations", "percent")
+                    "flops", "params", "activations", "percent", *FIGURE_COLUMNS)
 #: What a table shows by default, most important first; each step is taken if the table still fits the width
 #: (``-key`` drops a merged column for its parts).
 _TABLE_STEPS = (("layer", "macs"), ("output",), ("params",), ("percent",), ("kind",), ("kernel/s",),
@@ -174,7 +187,8 @@ _HEADERS = {
     "dilation": "Dilation", "groups": "Groups", "kernel/s": "Kernel/s", "macs": "MACs", "flops": "FLOPs",
     "params": "Params", "activations": "Activations", "percent": "% MACs",
 }
-_RIGHT = {"macs", "flops", "params", "activations", "percent", "groups"}
+_HEADERS.update(FIGURE_COLUMNS)
+_RIGHT = {"macs", "flops", "params", "activations", "percent", "groups", *FIGURE_COLUMNS} - {"bound"}
 
 
 def _option_cell(key: str) -> Callable[[Row], str]:
@@ -213,6 +227,7 @@ def _cell_functions(report: NetworkCost, exact: bool) -> dict[str, Callable[[Row
         "params": lambda entry: _count(item(entry).params, exact),
         "activations": lambda entry: humanize(item(entry).activation_bytes, "B", exact=exact),
         "percent": lambda entry: percent(item(entry).macs, total),
+        **figure_cells(report, exact),
     }
 
 
@@ -228,6 +243,7 @@ def _layer_columns(report: NetworkCost, view: View) -> tuple[list[Column], tuple
         "flops": _count(totals.flops, exact), "params": _count(totals.params, exact),
         "activations": humanize(totals.activation_bytes, "B", exact=exact),
         "percent": percent(totals.macs, totals.macs),
+        **figure_footers(report, exact),
     }
     headers = dict(_HEADERS, output=f"Output ({shape_layout(report.input_shape)})")
 
@@ -244,6 +260,8 @@ def _layer_columns(report: NetworkCost, view: View) -> tuple[list[Column], tuple
         chosen.sort(key=lambda column: order[column.key])
     else:  # a chain (every layer reads the one before it) has no From column
         steps = _TABLE_STEPS if reads_from(report) else tuple(step for step in _TABLE_STEPS if step != ("from",))
+        if report.figures is not None and report.figures.roofline is not None:  # --hardware: its time and bound
+            steps = (*steps[:4], ("latency",), *steps[4:5], ("bound",), *steps[5:])
         chosen = choose_columns(candidates, steps, view.width)
     return chosen, rows
 
@@ -300,6 +318,9 @@ def report_renderable(report: NetworkCost, view: View = View()) -> Lines:
     styles = ["bold" if entry.group is not None else None for entry in rows]
     lines.extend(layout(columns, glyphs=glyphs_for(view.ascii), row_styles=styles))
     lines.blank().extend(_kind_lines(report, view)).blank()
+    beyond = figure_summary_parts(report, exact=view.exact)
+    for text in wrap_parts([beyond[0].capitalize(), *beyond[1:]] if beyond else [], view.width):
+        lines.add(text)
     for text in wrap_parts(["Total:", *summary_parts(report, exact=view.exact)], view.width):
         lines.add((text, "bold"))
     return lines
@@ -333,6 +354,7 @@ def report_markdown(report: NetworkCost, view: View = View()) -> str:
         ("Activation bytes (sum)", t.activation_bytes, "B"),
     ):
         lines.append(f"| {label} | {humanize(value, unit).strip()} | {humanize(value, unit, exact=True).strip()} |")
+    lines += [f"| {label} | {short} | {exact} |" for label, short, exact in figure_markdown_rows(report)]
     reads = reads_from(report)
     keys = view.columns if view.columns is not None else tuple(
         key for key in MARKDOWN_COLUMNS if key != "from" or reads)
@@ -345,8 +367,10 @@ def report_markdown(report: NetworkCost, view: View = View()) -> str:
         "| # | Layer | " + " | ".join(headers[key] for key in keys) + " |",
         "|---:|---|" + "".join("---:|" if key in _RIGHT else "---|" for key in keys),
     ]
+    beyond = {key: cell for key, cell in figure_cells(report, exact=False).items() if key in keys}
     for index, row in enumerate(report.layers):
         cells = option_texts(row)
+        cells.update({key: cell(Row(0, row.name, layer=row)) for key, cell in beyond.items()})
         cells.update({
             "kind": escape(row.kind), "from": code(reads[row.name]) if row.name in reads else "",
             "input": _inputs_text(row), "output": format_shape(row.output_shape),
@@ -364,7 +388,7 @@ def report_markdown(report: NetworkCost, view: View = View()) -> str:
 REPORT_COLUMNS = (
     "index", "name", "kind", "line", "inputs", "input_shape", "output_shape", "kernel", "stride", "padding",
     "dilation", "groups", "bias", "macs", "flops", "params", "buffers", "weight_bytes", "activation_bytes",
-    *(f"flops_{category}" for category in FLOP_CATEGORIES),
+    *(f"flops_{category}" for category in FLOP_CATEGORIES), *FIGURE_CSV_COLUMNS,
 )
 
 
@@ -380,7 +404,8 @@ def report_csv(report: NetworkCost, view: View = View()) -> str:
     """One row per layer in execution order; shapes and per-axis options as CxHxW, counts as plain integers;
     an option a layer does not have is an empty cell."""
     rows = []
-    for index, row in enumerate(report.layers):
+    figures = report.figures.layers if report.figures is not None else (None,) * len(report.layers)
+    for index, (row, beyond) in enumerate(zip(report.layers, figures, strict=True)):
         by_category = dict(row.flops_by_category)
         options = dict(row.options)
         rows.append([
@@ -389,6 +414,7 @@ def report_csv(report: NetworkCost, view: View = View()) -> str:
             *(_csv_option(options[key]) if key in options else "" for key in REPORT_COLUMNS[7:13]),
             row.macs, row.flops, row.params, row.buffers, row.weight_bytes,
             row.activation_bytes, *(by_category.get(category, 0) for category in FLOP_CATEGORIES),
+            *figure_csv_cells(beyond),
         ])
     return csv_text(REPORT_COLUMNS, rows)
 

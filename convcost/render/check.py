@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
 from ..budget import BUDGET_KEYS
-from ..check import FileCheck, exit_code
+from ..check import BudgetResult, FileCheck, exit_code
 from ..errors import SpecError, printable
 from ..units import humanize
 from .common import View, code, csv_text, escape
@@ -19,13 +20,24 @@ CHECK_SCHEMA_VERSION = 1
 
 CHECK_COLUMNS = (
     "file", "status", "exit_code", "problems", "exceeded", "macs", "flops", "params", "weight_bytes",
-    "peak_activation_bytes",
+    "peak_activation_bytes", "training_macs", "training_memory_bytes", "roofline_seconds",
 )
 
 
-def short(key: str, value: int) -> str:
-    """A budget quantity in the unit of its key: ``4.1 G`` (a count) or ``8.0 MiB`` (bytes)."""
-    return humanize(value, BUDGET_KEYS[key].unit if BUDGET_KEYS[key].kind == "bytes" else "").strip()
+def short(key: str, value: int | Fraction) -> str:
+    """A budget quantity in the unit of its key: ``4.1 G`` (a count), ``8.0 MiB`` (bytes) or ``1.23 ms``."""
+    return BUDGET_KEYS[key].short(value)
+
+
+def _json_number(value: int | Fraction) -> int | float:
+    return value if isinstance(value, int) else float(value)
+
+
+def _relation(key: str, over: bool) -> str:
+    """How an actual value stands to its limit: ``>`` over a ceiling, ``<`` under a floor."""
+    if BUDGET_KEYS[key].minimum:
+        return "<" if over else ">="
+    return ">" if over else "<="
 
 
 def problem_dict(error: SpecError) -> dict[str, Any]:
@@ -53,15 +65,32 @@ def check_dict(results: Sequence[FileCheck], view: View = View()) -> dict[str, A
             "unlisted_problems": result.unlisted,
             "totals": None if t is None else {
                 "macs": t.macs, "flops": t.flops, "params": t.params, "weight_bytes": t.weight_bytes,
-                "peak_activation_bytes": t.peak_activation_bytes,
+                "peak_activation_bytes": t.peak_activation_bytes, **_figure_totals(result),
             },
             "budget": [
-                {"key": r.key, "metric": BUDGET_KEYS[r.key].metric, "actual": r.actual, "limit": r.limit.value,
-                 "within": r.within, "origin": r.limit.origin}
+                {"key": r.key, "metric": BUDGET_KEYS[r.key].metric, "actual": _json_number(r.actual),
+                 "limit": _json_number(r.limit.value), "within": r.within, "origin": r.limit.origin}
                 for r in result.budget
             ],
         })
     return {"schema_version": CHECK_SCHEMA_VERSION, "exit_code": exit_code(results), "files": files}
+
+
+def _figure_totals(result: FileCheck) -> dict[str, Any]:
+    """The training and roofline totals of a checked spec (None where not defined)."""
+    figures = result.report.figures if result.report is not None else None
+    if figures is None:
+        return {}
+    seconds = figures.roofline_seconds
+    return {"training_macs": figures.training_macs, "training_memory_bytes": figures.training_memory_bytes,
+            "roofline_seconds": None if seconds is None else float(seconds)}
+
+
+def _exceeded(r: BudgetResult) -> str:
+    """``MACs 4,089,184,256 > 1,500,000,000 (4.1 G > 1.5 G, --max-macs 1.5G)``; a time is readable as it is."""
+    key, relation = BUDGET_KEYS[r.key], _relation(r.key, True)
+    shown = "" if key.kind == "seconds" else f"{short(r.key, r.actual)} {relation} {short(r.key, r.limit.value)}, "
+    return f"{key.label} {key.exact(r.actual)} {relation} {key.exact(r.limit.value)} ({shown}{r.limit.origin})"
 
 
 def _plural(count: int, word: str) -> str:
@@ -79,14 +108,13 @@ def check_lines(results: Sequence[FileCheck], view: View = View()) -> str:
         t = result.report.totals
         if result.status == "over_budget":
             over = "; ".join(
-                f"{BUDGET_KEYS[r.key].label} {r.actual:,} > {r.limit.value:,} "
-                f"({short(r.key, r.actual)} > {short(r.key, r.limit.value)}, {r.limit.origin})"
-                for r in result.exceeded
+                _exceeded(r) for r in result.exceeded
             )
             lines.append(f"{source}: over budget: {over}")
             continue
         within = ", ".join(
-            f"{BUDGET_KEYS[r.key].label} {short(r.key, r.actual)} <= {short(r.key, r.limit.value)}"
+            f"{BUDGET_KEYS[r.key].label} {short(r.key, r.actual)} {_relation(r.key, False)} "
+            f"{short(r.key, r.limit.value)}"
             for r in result.budget
         )
         totals = (f"{humanize(t.macs, 'MACs')}, {humanize(t.params, 'params')}, "
@@ -131,8 +159,9 @@ def check_markdown(results: Sequence[FileCheck], view: View = View()) -> str:
             details.append(f"- {code(printable(result.source))}: and {_plural(result.unlisted, 'more problem')}")
         details += [f"- warning: {escape(printable(warning.format()))}" for warning in result.warnings]
         for r in result.exceeded:
-            details.append(f"- {code(printable(result.source))}: {BUDGET_KEYS[r.key].label} {r.actual:,} exceed the "
-                           f"limit {r.limit.value:,} ({escape(printable(r.limit.origin))})")
+            details.append(f"- {code(printable(result.source))}: {BUDGET_KEYS[r.key].label} "
+                           f"{BUDGET_KEYS[r.key].exact(r.actual)} {'under' if BUDGET_KEYS[r.key].minimum else 'over'} "
+                           f"the limit {BUDGET_KEYS[r.key].exact(r.limit.value)} ({escape(printable(r.limit.origin))})")
     if details:
         lines += ["", "#### Problems", "", *details]
     lines.append("")
@@ -144,7 +173,9 @@ def check_csv(results: Sequence[FileCheck], view: View = View()) -> str:
     rows = []
     for result in results:
         t = result.report.totals if result.report is not None else None
+        beyond = _figure_totals(result)
         totals: list[Any] = [t.macs, t.flops, t.params, t.weight_bytes, t.peak_activation_bytes] if t else [""] * 5
+        totals += ["" if beyond.get(key) is None else beyond[key] for key in CHECK_COLUMNS[-3:]]
         rows.append([result.source, result.status, result.exit_code, result.problem_count,
                      ";".join(r.key for r in result.exceeded), *totals])
     return csv_text(CHECK_COLUMNS, rows)

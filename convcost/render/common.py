@@ -101,7 +101,7 @@ def _round_half_up(value: Fraction, digits: int) -> str:
     return f"{sign}{whole}.{frac:0{digits}d}" if digits else f"{sign}{whole}"
 
 
-def format_ratio(baseline: int, candidate: int) -> str:
+def format_ratio(baseline: int | Fraction, candidate: int | Fraction) -> str:
     """``9.68x fewer`` / ``1.07x more`` / ``same`` (two decimals, rounded half up, exact)."""
     if baseline == candidate:
         return "same"
@@ -114,7 +114,7 @@ def format_ratio(baseline: int, candidate: int) -> str:
     return f"{_round_half_up(Fraction(candidate, baseline), 2)}x more"
 
 
-def format_percent(baseline: int, candidate: int) -> str:
+def format_percent(baseline: int | Fraction, candidate: int | Fraction) -> str:
     """Change relative to the baseline: ``-89.7%``, ``+3.6%``; ``-`` when the baseline is 0."""
     if baseline == 0:
         return "-" if candidate == 0 else "new"

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..bottleneck import SKIP_CATEGORIES
 from ..compare import LAYER_FIELDS, TOTAL_FIELDS, Comparison
-from ..units import format_shape, humanize
+from ..units import format_seconds, format_shape, humanize
 from .analysis import CONVENTIONS_HINT, report_dict
 from .common import SCHEMA_VERSION, View, code, csv_text, escape, format_percent, format_ratio
 from .layout import Cell, Column, Lines, choose_columns, glyphs_for, layout, wrap_parts
@@ -35,23 +35,44 @@ METRICS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "input_bytes": ("Input memory", "B"),
     "activation_bytes": ("Activations (sum)", "B"),
     "peak_activation_bytes": ("Peak activations", "B"),
+    "macs_nonpadding": ("MACs (no pad)", ""),
+    "training_macs": ("Training MACs", ""),
+    "saved_activation_bytes": ("Saved for backward", "B"),
+    "training_memory_bytes": ("Training memory", "B"),
+    "roofline_seconds": ("Roofline time", "s"),
 })
-#: Rows of the totals table, in order (the issue's list: compute, weights, memory).
+#: Rows of the totals table, in order (the issue's list: compute, weights, memory), then the figures beyond
+#: MACs both sides have (training, and the roofline with --hardware).
 TABLE_TOTALS = ("macs", "flops", "params", "weight_bytes", "activation_bytes", "peak_activation_bytes")
+TABLE_FIGURES = ("training_macs", "training_memory_bytes", "roofline_seconds")
 
 
-def human(value: int | None, unit: str, exact: bool) -> str:
+def total_rows(comparison: Comparison) -> list[tuple[str, int | Fraction, int | Fraction]]:
+    """(field, baseline, candidate) for each row of the totals table."""
+    rows: list[tuple[str, int | Fraction, int | Fraction]] = [
+        (field, comparison.total("baseline", field), comparison.total("candidate", field)) for field in TABLE_TOTALS]
+    return rows + [row for row in comparison.figure_pairs() if row[0] in TABLE_FIGURES]
+
+
+def human(value: int | Fraction | None, unit: str, exact: bool) -> str:
     if value is None:
         return "-"
+    if unit == "s":
+        return format_seconds(value)
+    assert isinstance(value, int)
     return humanize(value, unit, exact=exact).strip()
 
 
-def signed(value: int, unit: str, exact: bool) -> str:
+def signed(value: int | Fraction, unit: str, exact: bool) -> str:
+    if unit == "s":
+        text = format_seconds(-value if value < 0 else value)
+        return "0 s" if value == 0 else f"-{text}" if value < 0 else f"+{text}"
+    assert isinstance(value, int)
     text = humanize(value, unit, exact=exact).strip()
     return text if value <= 0 else f"+{text}"
 
 
-def delta_style(delta: int) -> str:
+def delta_style(delta: int | Fraction) -> str:
     return "green" if delta < 0 else "red" if delta > 0 else "dim"
 
 
@@ -80,7 +101,8 @@ def _side(comparison: Comparison, side: int) -> dict[str, Any]:
 def compare_dict(comparison: Comparison, view: View = View()) -> dict[str, Any]:
     """One JSON document: both analyze-shaped reports, total deltas and ratios, per-layer matches
     (how each pair was matched) and the convs a bottleneck rewrite skipped."""
-    delta: dict[str, Any] = comparison.deltas()
+    delta: dict[str, Any] = {field: float(value) if isinstance(value, Fraction) else value
+                             for field, value in comparison.deltas().items()}
     delta["flops_by_category"] = comparison.flops_by_category_delta()
     return {
         "schema_version": SCHEMA_VERSION,
@@ -152,9 +174,8 @@ def header_lines(comparison: Comparison, width: int | None) -> list[str]:
 
 def _totals_columns(comparison: Comparison, exact: bool, width: int | None) -> list[Column]:
     rows = []
-    for field in TABLE_TOTALS:
+    for field, base, cand in total_rows(comparison):
         label, unit = METRICS[field]
-        base, cand = comparison.total("baseline", field), comparison.total("candidate", field)
         shade = delta_style(cand - base)
         rows.append((label, human(base, unit, exact), (human(cand, unit, exact), shade),
                      (signed(cand - base, unit, exact), shade), (format_ratio(base, cand), shade),
@@ -175,9 +196,8 @@ def totals_table(comparison: Comparison, *, exact: bool = False, width: int | No
 def verdict_parts(comparison: Comparison, *, exact: bool = False) -> list[tuple[str, list[str]]]:
     """("green", parts of the 'Better:' sentence) and ("red", parts of 'Worse:'), where there are any."""
     better, worse = [], []
-    for field in TABLE_TOTALS:
+    for field, base, cand in total_rows(comparison):
         label, unit = METRICS[field]
-        base, cand = comparison.total("baseline", field), comparison.total("candidate", field)
         text = f"{label} {format_ratio(base, cand)} ({signed(cand - base, unit, exact)}, {format_percent(base, cand)})"
         if cand < base:
             better.append(text)
@@ -350,9 +370,8 @@ def compare_markdown(comparison: Comparison, view: View = View()) -> str:
              f"input {format_shape(c.input_shape)}  ",
              f"batch {b.batch}, {b.dtype}; MACs exclude bias", "",
              "| Total | Baseline | Candidate | Change | Ratio | % |", "|---|---:|---:|---:|---:|---:|"]
-    for field in TABLE_TOTALS:
+    for field, base, cand in total_rows(comparison):
         label, unit = METRICS[field]
-        base, cand = comparison.total("baseline", field), comparison.total("candidate", field)
         lines.append(f"| {label} | {human(base, unit, exact)} | {human(cand, unit, exact)} | "
                      f"{signed(cand - base, unit, exact)} | {format_ratio(base, cand)} | "
                      f"{format_percent(base, cand)} |")
@@ -382,7 +401,8 @@ def compare_csv(comparison: Comparison, view: View = View()) -> str:
     """One row per layer (``--by-block``: per top-level block) and one ``total`` row; exact integers; empty cells
     where a side is absent. ``baseline_name`` is the baseline layer a row was matched to."""
     header = ["scope", "name", "baseline_name", "status", "matched_by"]
-    for field in TOTAL_FIELDS:
+    beyond = comparison.figure_pairs()  # totals beyond MACs: in the total row only
+    for field in (*TOTAL_FIELDS, *(field for field, _, _ in beyond)):
         header += [f"baseline_{field}", f"candidate_{field}", f"delta_{field}"]
     rows: list[list[Any]] = []
     if view.by_block:
@@ -407,6 +427,9 @@ def compare_csv(comparison: Comparison, view: View = View()) -> str:
     total: list[Any] = ["total", "", "", "", ""]
     for field in TOTAL_FIELDS:
         total += [comparison.total("baseline", field), comparison.total("candidate", field), comparison.delta(field)]
+    for _, before, after in beyond:  # exact integers; a roofline time in seconds
+        total += [float(value) if isinstance(value, Fraction) else value for value in (before, after, after - before)]
+    rows = [row + [""] * 3 * len(beyond) for row in rows]
     rows.append(total)
     return csv_text(header, rows)
 

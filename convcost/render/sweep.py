@@ -48,7 +48,8 @@ def _what(result: SweepResult) -> str:
 
 #: How a Pareto metric reads in a sentence.
 METRIC_WORDS = {"macs": "MACs", "flops": "FLOPs", "params": "params", "activation_bytes": "activation memory",
-                "peak_activation_bytes": "peak memory"}
+                "peak_activation_bytes": "peak memory", "training_memory_bytes": "training memory",
+                "roofline_seconds": "roofline time"}
 
 
 def _pareto_legend(result: SweepResult) -> str:
@@ -62,6 +63,9 @@ def _sweep_header(result: SweepResult) -> str:
     return (f"sweep of {result.target}: input {format_shape(result.input_shape)}, batch {result.batch}, "
             f"{result.dtype}; {_what(result)} vs cost; {_pareto_legend(result)}")
 
+
+#: Columns measured design by design (convcost.sweep_figures), when present: header and unit.
+_MEASURED = {"training_memory_bytes": ("Train memory", "B"), "roofline_seconds": ("Roofline", "s")}
 
 BAR_WIDTH = 24  # at most; narrower tables get a shorter bar (none under 8)
 
@@ -88,10 +92,15 @@ def sweep_table(result: SweepResult, view: View = View()) -> Lines:
              delta_style(p["peak_activation_bytes"] - p["baseline_peak_activation_bytes"])) for p in points]),
         "pareto": ("*", False, ["*" if p["pareto"] else "" for p in points]),
     }
+    measured = [key for key in _MEASURED if key in result.columns]
+    for key in measured:
+        label, unit = _MEASURED[key]
+        cells[key] = (label, True, [(human(p[key], unit, exact), delta_style(p[key] - p["baseline_" + key]))
+                                    for p in points])
     axes = tuple(axis for axis in ("kernel", "resolution") if axis in result.swept)
     candidates = [(key, (lambda key=key: Column(key, cells[key][0], cells[key][2], right=cells[key][1])))
-                  for key in ("width", *axes, "macs", "vs", "params", "peak", "pareto")]
-    steps = (("width", *axes, "macs"), ("vs",), ("pareto",), ("params",), ("peak",))
+                  for key in ("width", *axes, "macs", "vs", "params", "peak", *measured, "pareto")]
+    steps = (("width", *axes, "macs"), ("vs",), ("pareto",), *((key,) for key in measured), ("params",), ("peak",))
     columns = choose_columns(candidates, steps, view.width)
     room = BAR_WIDTH if view.width is None else min(BAR_WIDTH, view.width - table_width(c.width for c in columns) - GAP)
     if room >= 8:
@@ -147,8 +156,10 @@ def sweep_markdown(result: SweepResult, view: View = View()) -> str:
     points = [result.point(i) for i in rows]
     largest = max([p["macs"] for p in points] + [0])
     axes = ["kernel"] * ("kernel" in result.swept) + ["resolution"] * ("resolution" in result.swept)
+    measured = [key for key in _MEASURED if key in result.columns]
     head = ["Fraction" if result.width_kind == "fraction" else "Width", *(a.capitalize() for a in axes),
-            "MACs", "vs none", "Params", "Peak activations", "MACs bar (full = largest shown)", "Pareto"]
+            "MACs", "vs none", "Params", "Peak activations", *(_MEASURED[key][0] for key in measured),
+            "MACs bar (full = largest shown)", "Pareto"]
     lines = [f"**{_sweep_header(result)}**", "", "| " + " | ".join(head) + " |",
              "|" + "---:|" * (len(head) - 2) + "---|:---:|"]
     for p in points:
@@ -156,6 +167,7 @@ def sweep_markdown(result: SweepResult, view: View = View()) -> str:
                  human(p["macs"], "", exact),
                  format_ratio(p["baseline_macs"], p["macs"]) if p["applied"] else "not applied",
                  human(p["params"], "", exact), human(p["peak_activation_bytes"], "B", exact),
+                 *(human(p[key], _MEASURED[key][1], exact) for key in measured),
                  f"`{bar(p['macs'], largest)}`" if p["macs"] else "", "*" if p["pareto"] else ""]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", note]
