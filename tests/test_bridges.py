@@ -28,10 +28,13 @@ onnx = pytest.importorskip("onnx")
 from convcost import layers  # noqa: E402
 from convcost.bridges.export_onnx import EXPORTERS, network_to_onnx  # noqa: E402
 from convcost.bridges.export_pytorch import export_pytorch  # noqa: E402
+from convcost.bridges.export_pytorch.leaves import LEAVES  # noqa: E402
+from convcost.bridges.export_pytorch.scan import JOINS  # noqa: E402
 from convcost.bridges.onnx_import import OPS, import_onnx  # noqa: E402
 from convcost.builder import build_network  # noqa: E402
 from convcost.cli import app  # noqa: E402
 from convcost.costs import analyze  # noqa: E402
+from convcost.kinds import LAYER_KINDS  # noqa: E402
 from convcost.spec import load_spec  # noqa: E402
 
 from .conftest import EXAMPLES, ROOT  # noqa: E402
@@ -64,6 +67,11 @@ def test_every_example_round_trips_through_onnx(path):
 
 def test_every_layer_type_has_an_onnx_exporter():
     assert set(EXPORTERS) == set(typing.get_args(layers.Layer))
+
+
+def test_every_leaf_layer_kind_has_a_pytorch_module():
+    # joins and crops are written in forward; opaque is in the table as an error
+    assert set(LEAVES) == set(LAYER_KINDS) - set(JOINS) - {"crop"}
 
 
 def test_docs_list_every_mapped_op():
