@@ -21,6 +21,7 @@ from .costs import layer_cost
 from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
     Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU, Softmax, Upsample,
+    rule_for,
 )
 from .network import Network
 
@@ -78,10 +79,7 @@ def training_macs(network: Network, *, batch: int = 1, rules: Mapping[type, Rule
     requires: list[bool] = []  # per node: its output requires a gradient
     rows = []
     for node in network.nodes:
-        try:
-            rule = rules[type(node.layer)]
-        except KeyError:
-            raise TypeError(f"no backward rule for layer type {type(node.layer).__name__}") from None
+        rule = rule_for(rules, node.layer, "backward rule")
         cost = layer_cost(node.layer, node.input_shapes, node.output_shape)
         input_requires = any(ref >= 0 and requires[ref] for ref in node.inputs)
         requires.append(input_requires or cost.params > 0)

@@ -20,6 +20,7 @@ from .layers import (
     ACTIVATIONS, Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose,
     Crop, Dropout, Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU,
     Shape, Softmax, Upsample, aliases_input, numel,
+    rule_for,
 )
 from .network import Network
 from .units import FLOPS_PER_MAC, dtype_bytes
@@ -295,11 +296,7 @@ def layer_category(layer: Any) -> str:
 def layer_cost(layer: Any, inputs: tuple[Shape, ...], output: Shape,
                table: Mapping[type, CostFunction] = COST_FUNCTIONS) -> Cost:
     """Per-sample cost of one layer; an unknown layer type is an error, never zero."""
-    try:
-        function = table[type(layer)]
-    except KeyError:
-        raise TypeError(f"no cost function for layer type {type(layer).__name__}") from None
-    return function(layer, inputs, output)
+    return rule_for(table, layer, "cost function")(layer, inputs, output)
 
 
 def analyze(network: Network, *, batch: int = 1, dtype: str = "float32",

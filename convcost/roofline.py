@@ -34,6 +34,7 @@ from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
     Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, numel, PixelShuffle, Pool, PReLU, Shape,
     Softmax, Upsample,
+    rule_for,
 )
 from .network import Network
 from .units import dtype_bytes
@@ -80,11 +81,7 @@ TRAFFIC_RULES: Mapping[type, TrafficRule] = MappingProxyType({
 def tensor_traffic(layer: Any, inputs: tuple[Shape, ...], output: Shape,
                    table: Mapping[type, TrafficRule] = TRAFFIC_RULES) -> tuple[int, int]:
     """Activation elements (read, written) per sample; an unknown layer type is an error, never zero."""
-    try:
-        rule = table[type(layer)]
-    except KeyError:
-        raise TypeError(f"no traffic rule for layer type {type(layer).__name__}") from None
-    return rule(layer, inputs, output)
+    return rule_for(table, layer, "traffic rule")(layer, inputs, output)
 
 
 @dataclass(frozen=True, slots=True)

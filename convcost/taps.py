@@ -24,6 +24,7 @@ from .layers import (
     Activation, AdaptivePool, BatchNorm, ChannelShuffle, ChannelSlice, Concat, Conv, ConvTranspose, Crop, Dropout,
     Elementwise, Flatten, Identity, LayerScale, Linear, Normalization, Opaque, PixelShuffle, Pool, PReLU, Shape, Softmax,
     Upsample,
+    rule_for,
 )
 from .network import Network
 
@@ -100,11 +101,7 @@ RULES: Mapping[type, Rule] = MappingProxyType({
 def layer_macs_nonpadding(layer: Any, inputs: tuple[Shape, ...], output: Shape,
                           rules: Mapping[type, Rule] = RULES) -> int:
     """Per-sample MACs of one layer whose tap reads real input; an unknown layer type is an error."""
-    try:
-        rule = rules[type(layer)]
-    except KeyError:
-        raise TypeError(f"no non-padding MAC rule for layer type {type(layer).__name__}") from None
-    return rule(layer, inputs, output)
+    return rule_for(rules, layer, "non-padding MAC rule")(layer, inputs, output)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import (
-    LayerError, Shape, conv_output_length, conv_transpose_output_length, numel, pool_output_length,
+    LayerError, Shape, conv_output_length, conv_transpose_output_length, numel, pool_output_length, rule_for,
 )
 from .compute import (
     ACTIVATIONS, Activation, AdaptivePool, BatchNorm, Conv, ConvTranspose, Dropout, LayerScale, Linear,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TypeVar
 
 from ..units import format_shape
 
 __all__ = [
     "LayerError",
+    "rule_for",
     "SameShape",
     "Shape",
     "check_groups",
@@ -84,3 +87,15 @@ class SameShape:
 
     def output_shape(self, shape: Shape) -> Shape:
         return shape
+
+
+_Rule = TypeVar("_Rule")
+
+
+def rule_for(table: Mapping[type, _Rule], layer: object, what: str) -> _Rule:
+    """The entry of ``layer``'s type in one of the read-only tables from layer type to rule (costs, traffic,
+    backward, receptive fields...); a type the table lacks is an error, never a silent zero."""
+    try:
+        return table[type(layer)]
+    except KeyError:
+        raise TypeError(f"no {what} for layer type {type(layer).__name__}") from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..layers import rule_for
 from ..network import Network
 from .fields import MAX_PERIOD, AxisField, AxisState, NodeField, Periodic, ReceptiveFieldError, axis_field
 from .rules import RULES, Context, Field, Rule
@@ -40,11 +41,7 @@ def receptive_fields(network: Network, rules: Mapping[type, Rule] = RULES) -> tu
     fields: list[Field] = []
     result = []
     for node in network.nodes:
-        try:
-            rule = rules[type(node.layer)]
-        except KeyError:
-            raise TypeError(f"no receptive-field rule for layer type {type(node.layer).__name__}") from None
-        field = rule(node, tuple(start if ref < 0 else fields[ref] for ref in node.inputs), context)
+        field = rule_for(rules, node.layer, "receptive-field rule")(node, tuple(start if ref < 0 else fields[ref] for ref in node.inputs), context)
         fields.append(field)
         result.append(NodeField(node.index, node.name,
                                 tuple(axis_field(axis, n, node.name) for axis, n in zip(field, context.input_lengths))))
