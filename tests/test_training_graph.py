@@ -11,19 +11,20 @@ convcost's convention and is matched exactly. Plain CPU figures differ by the do
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from convcost import loads
-from convcost.layers import (
-    Activation, ChannelSlice, Crop, LayerError,
-)
+from convcost import analyze, load, loads
+from convcost.layers import Activation, ChannelSlice, Conv, Crop, Dropout, Elementwise, LayerError, Normalization, numel
 from convcost.network import Network
 from convcost.spec import SpecError
 from convcost.training_memory import (
-    HALF_BYTES, SavedTensor, saved_bytes_per_node, saved_tensors, training_memory,
+    HALF_BYTES, SavedTensor, saved_activation_bytes, saved_bytes_per_node, saved_tensors, training_memory,
 )
+
+from .peak_schedule import schedule_peak, unmarked
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -184,3 +185,52 @@ def test_copies_save_nothing() -> None:
 def test_saved_tensor_needs_is_a_tuple_of_inputs() -> None:
     assert SavedTensor("input").needs == ()
     assert SavedTensor("weight", "compute", needs=(0,)).needs == (0,)
+
+
+# --------------------------------------------------------------------------- the examples' in-place marks
+
+#: Where torchvision (or, for U-Net and the two-stream head, the convention chosen) computes in
+#: place, read from its source (tools/torch_measure.py TORCHVISION_INPLACE quotes it): the
+#: activation functions run in place, and a regex of the join nodes that add in place.
+MARKS: dict[str, tuple[frozenset[str], str | None]] = {
+    "resnet18": (frozenset({"relu"}), r"\.add$"),  # nn.ReLU(inplace=True); out += identity
+    "resnet50": (frozenset({"relu"}), r"\.add$"),
+    "vgg16": (frozenset({"relu"}), None),  # nn.ReLU(inplace=True)
+    "mobilenet_v2": (frozenset({"relu6"}), None),  # Conv2dNormActivation's inplace=True; x + self.conv(x)
+    "googlenet": (frozenset({"relu"}), None),  # F.relu(x, inplace=True)
+    "nin_cifar10": (frozenset({"relu"}), None),  # Caffe: top == bottom
+    # SiLU in place everywhere (Conv2dNormActivation, and the squeeze-excite's partial(nn.SiLU,
+    # inplace=True)); the sigmoid gate and `scale * input` are not; result += input
+    "efficientnet_b0": (frozenset({"silu"}), r"\.add_\d+$"),
+    "convnext_tiny": (frozenset(), r"\.add_\d+$"),  # nn.GELU(); layer_scale * block(x); result += input
+    # the ResNet body as above; the FPN's `inner_lateral + inner_top_down` is not in place
+    "fpn_resnet50": (frozenset({"relu"}), r"\.residual_\d+\.add$"),
+    "unet": (frozenset({"relu"}), None),  # Caffe's in-place ReLU; milesial/Pytorch-UNet nn.ReLU(inplace=True)
+    "two_stream_fusion": (frozenset({"relu"}), None),  # Conv2dNormActivation's convention
+    "one_filter": (frozenset(), None), "one_by_one": (frozenset(), None), "one_by_one_naive": (frozenset(), None),
+    "reduce_192_to_32": (frozenset(), None),
+}
+
+
+def example(name: str) -> Network:
+    return load(str(EXAMPLES / f"{name}.yaml"))
+
+
+def test_every_example_is_listed() -> None:
+    assert sorted(MARKS) == sorted(path.stem for path in EXAMPLES.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(MARKS))
+def test_examples_carry_torchvision_marks(name: str) -> None:
+    functions, joins = MARKS[name]
+    network = example(name)
+    marked = 0
+    for node in network.nodes:
+        layer = node.layer
+        if isinstance(layer, Activation):
+            assert layer.inplace == (layer.function in functions), node.name
+            marked += layer.inplace
+        elif isinstance(layer, Elementwise):
+            assert layer.inplace == (joins is not None and re.search(joins, node.name) is not None), node.name
+            marked += layer.inplace
+    assert (marked > 0) == bool(functions or joins)
