@@ -490,6 +490,74 @@ def measure_allocator(model: SpecModel, network: Network, batch: int, schedule_b
             "ratio_to_schedule": peak / schedule_bytes if schedule_bytes else None}
 
 
+# --------------------------------------------------------------------------- ConvNeXt's block, two ways
+
+CNBLOCK_SPEC = """\
+name: cnblock
+input: {c}x{h}x{w}
+layers:
+  - depthwise: {{kernel: 7, padding: 3}}
+  - layer_norm
+  - linear: {{out: {c4}, axis: channels}}
+  - gelu
+  - linear: {{out: {c}, axis: channels}}
+  - layer_scale
+  - add: {{from: input, inplace: true}}
+"""
+
+
+class _Permute(torch.nn.Module):
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+
+class TorchvisionCNBlock(torch.nn.Module):
+    """torchvision.models.convnext.CNBlock as written there (stochastic depth 0: the identity),
+    with SpecModel's calling convention (a list holding the input; a tuple of outputs)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.block = nn.Sequential(
+            nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True), _Permute([0, 2, 3, 1]),
+            nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim),
+            _Permute([0, 3, 1, 2]))
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * 1e-6)
+        self.half: torch.dtype | None = None
+        self.on_node: Callable[[int], None] | None = None
+
+    def forward(self, holder: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        input = holder.pop()
+        result = self.layer_scale * self.block(input)
+        result += input
+        return (result,)
+
+
+def measure_cnblock(batch: int, half: torch.dtype, c: int = 96, h: int = 56, w: int = 56) -> dict[str, Any]:
+    """One ConvNeXt block as convcost's spec builds it (LayerNorm2d form: permute, layer norm and
+    permute back; each linear between its own permutes) and as torchvision's CNBlock writes it
+    (one permute in, nn.LayerNorm, the linears, one permute out): saved tensors (float32 and CPU
+    autocast) and the inference schedule."""
+    network = convcost.loads(CNBLOCK_SPEC.format(c=c, c4=4 * c, h=h, w=w))
+    result: dict[str, Any] = {"spec": CNBLOCK_SPEC.format(c=c, c4=4 * c, h=h, w=w)}
+    for form in ("spec", "torchvision"):
+        def fresh() -> Any:
+            gc.collect()
+            torch.manual_seed(0)
+            return make_model(network) if form == "spec" else TorchvisionCNBlock(c)
+        result[form] = {
+            "params": sum(p.numel() for p in fresh().parameters()),
+            "training": measure_saved(fresh(), network, batch)["saved_activation_bytes"],
+            "mixed_cpu_autocast": measure_saved(fresh(), network, batch, half=half)["saved_activation_bytes"],
+            "inference": {k: v for k, v in measure_inference(fresh(), network, batch).items() if k != "ops"},
+        }
+    return result
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -501,7 +569,7 @@ def convcost_figures(network: Network, batch: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("spec")
+    parser.add_argument("spec", help="a spec file, or 'cnblock' (ConvNeXt's block, the spec's form and torchvision's)")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--half", choices=sorted(HALF_DTYPES), default="bfloat16",
                         help="autocast dtype for the mixed-precision measurement (CPU autocast supports both)")
@@ -514,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
     skip = {part for part in args.skip.split(",") if part}
     if args.device == "meta":
         skip |= {"mixed", "optimizers", "allocator"}
+    if args.spec == "cnblock":  # ConvNeXt's block as convcost builds it and as torchvision writes it
+        json.dump(measure_cnblock(args.batch, HALF_DTYPES[args.half]), sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+        return 0
     network = convcost.load(args.spec)
     figures = convcost_figures(network, args.batch)
     doc: dict[str, Any] = {
