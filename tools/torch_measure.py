@@ -69,28 +69,41 @@ docs/conventions_training.md (from the worktree root, one JSON document per run;
 for ``/work/venv-torch-train/bin/python tools/torch_measure.py``)::
 
     mkdir -p measurements
-    # the first examples (figures of the first round; out_of_place reproduces them unchanged)
-    for batch in 1 32; do
-      for name in one_filter reduce_192_to_32 one_by_one one_by_one_naive nin_cifar10 mobilenet_v2 \\
-                  resnet18 googlenet resnet50 vgg16; do
-        T examples/$name.yaml --batch $batch --variants as_written,out_of_place > measurements/$name-b$batch.json
-      done
+    # the first examples: their batch-32 figures are the first round's; batch 1 re-run with this
+    # tool reproduces every first-round figure (out_of_place = the examples as they were then)
+    for name in one_filter reduce_192_to_32 one_by_one one_by_one_naive nin_cifar10 mobilenet_v2 \\
+                resnet18 googlenet resnet50 vgg16; do
+      T examples/$name.yaml --batch 1 --variants as_written,out_of_place > measurements/$name-b1.json
     done
     # the graph examples
-    for batch in 1 32; do
-      for name in efficientnet_b0 convnext_tiny fpn_resnet50 two_stream_fusion; do
-        T examples/$name.yaml --batch $batch > measurements/$name-b$batch.json
-      done
+    for name in efficientnet_b0 convnext_tiny fpn_resnet50 two_stream_fusion unet; do
+      T examples/$name.yaml --batch 1 --variants as_written,torchvision,out_of_place > measurements/$name-b1.json
     done
-    T examples/unet.yaml --batch 1 > measurements/unet-b1.json
-    T examples/unet.yaml --batch 32 --device meta --skip mixed,optimizers,allocator \\
+    for name in efficientnet_b0 convnext_tiny fpn_resnet50 two_stream_fusion; do
+      T examples/$name.yaml --batch 32 --variants as_written,torchvision > measurements/$name-b32.json
+      T examples/$name.yaml --batch 32 --variants out_of_place --skip training,mixed,optimizers \\
+          > measurements/$name-b32-oop.json
+    done
+    # U-Net at batch 32: float32 record and schedule on the meta device, mixed precision on CPU;
+    # its allocator peak at batch 32 could not be measured (the CPU forward outgrew 23 GB of RAM)
+    T examples/unet.yaml --batch 32 --device meta --variants as_written,torchvision,out_of_place \\
         > measurements/unet-b32-meta.json
-    T examples/unet.yaml --batch 32 --variants as_written --skip training,optimizers,inference \\
-        > measurements/unet-b32-cpu.json
+    T examples/unet.yaml --batch 32 --variants as_written --skip training,optimizers,inference,allocator \\
+        > measurements/unet-b32-mixed.json
+    for batch in 8 16; do
+      T examples/unet.yaml --batch $batch --device meta --variants as_written,torchvision,out_of_place \\
+          --skip training > measurements/unet-b$batch-meta.json
+    done
+    T examples/unet.yaml --batch 8 --variants as_written --skip training,mixed,optimizers \\
+        > measurements/unet-b8-alloc.json
+    T examples/unet.yaml --batch 16 --variants as_written --skip training,mixed,optimizers,inference \\
+        > measurements/unet-b16-alloc.json
+    # ConvNeXt's block as the spec builds it and as torchvision's CNBlock writes it
+    T cnblock --batch 2 > measurements/cnblock-b2.json
     # zoo specs (the first three as in the first round)
     for zoo in 2d 1d 3d graph graph_nd layout; do
       for batch in 2 5; do
-        T tests/data/training_zoo_$zoo.yaml --batch $batch --variants as_written \
+        T tests/data/training_zoo_$zoo.yaml --batch $batch --variants as_written \\
             > measurements/training_zoo_$zoo-b$batch.json
       done
     done
@@ -98,9 +111,8 @@ for ``/work/venv-torch-train/bin/python tools/torch_measure.py``)::
         --skip optimizers,inference,allocator > measurements/training_zoo_2d-b2-fp16.json
     T examples/resnet18.yaml --batch 1 --half float16 --skip optimizers,inference,allocator \\
         > measurements/resnet18-b1-fp16.json
-    # meta against cpu
-    for name in <every example>; do T examples/$name.yaml --batch 1 --device meta --variants as_written \\
-        --skip mixed,optimizers,allocator > measurements/$name-b1-meta.json; done
+    # meta against cpu, every example
+    T examples/$name.yaml --batch 1 --device meta --variants as_written > measurements/$name-b1-meta.json
 
 ``measurements/`` is scratch output, not committed. All runs used 2 threads
 (``torch.set_num_threads(2)``) on a 2-core machine with 23 GB of RAM.
