@@ -12,6 +12,8 @@ convcost's convention and is matched exactly. Plain CPU figures differ by the do
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -560,3 +562,14 @@ def test_graph_example_allocator_gap_is_documented(name: str, batch: int) -> Non
     row = f"| {name} | {batch} | {schedule:,} | {allocator:,} | {allocator / schedule:.2f} | {unmarked_schedule:,} | "
     row += "- | - |" if before is None else f"{before:,} | {before / unmarked_schedule:.2f} |"
     assert row in (ROOT / "docs" / "conventions_training.md").read_text()
+
+
+def test_in_place_softplus_is_refused_by_the_cli() -> None:
+    # a real process: one line naming file, line and layer, exit code 2, no traceback
+    text = "input: 3x8x8\nlayers:\n  - conv: {out: 4, kernel: 1}\n  - softplus: {inplace: true}\n"
+    proc = subprocess.run([sys.executable, "-m", "convcost", "analyze", "-"], input=text, capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "convcost: error: <stdin>:4:16: layer 'softplus_1': unknown key 'inplace' for softplus; allowed: name, "
+        "repeat, from, if, beta, threshold"]
