@@ -134,10 +134,10 @@ class Comparison:
     def figure_pairs(self) -> list[tuple[str, int | Fraction, int | Fraction]]:
         """(field, baseline, candidate) for each total beyond MACs that both sides have."""
         pairs = []
-        for field in FIGURE_FIELDS:
-            base, cand = self.figure("baseline", field), self.figure("candidate", field)
+        for name in FIGURE_FIELDS:
+            base, cand = self.figure("baseline", name), self.figure("candidate", name)
             if base is not None and cand is not None:
-                pairs.append((field, base, cand))
+                pairs.append((name, base, cand))
         return pairs
 
     def deltas(self) -> dict[str, int | Fraction]:

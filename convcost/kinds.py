@@ -256,6 +256,7 @@ _CONV_TRANSPOSE_KEYS = ("out", "kernel", "stride", "padding", "output_padding", 
 _POOL_KEYS = ("kernel", "stride", "padding", "ceil_mode")
 _OUT_KERNEL = ("out", "kernel")
 _ACTIVATION_KEYS = {"leaky_relu": ("negative_slope",), "elu": ("alpha",), "softplus": ("beta", "threshold")}
+_INPLACE = {"softplus": ()}  # PyTorch has no in-place softplus
 
 #: Leaf kind name -> declaration and constructor. Read-only; every kind a spec may name is here.
 LAYER_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
@@ -278,8 +279,8 @@ LAYER_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
     "linear": Kind(_linear, ("out", "bias", "axis"), ("out",)),
     "flatten": Kind(lambda o, shape: Flatten()),
     "batch_norm": Kind(_batch_norm, ("affine", "track_running_stats")),
-    **{name: Kind(partial(_activation, function=name), ("inplace", *_ACTIVATION_KEYS.get(name, ())))
-       for name in ACTIVATIONS},
+    **{name: Kind(partial(_activation, function=name),
+                  (*_INPLACE.get(name, ("inplace",)), *_ACTIVATION_KEYS.get(name, ()))) for name in ACTIVATIONS},
     "prelu": Kind(_prelu, ("parameters",)),
     "layer_norm": Kind(partial(_normalization, kind="layer_norm"), ("over", "affine")),
     "group_norm": Kind(partial(_normalization, kind="group_norm"), ("groups", "affine"), ("groups",)),

@@ -16,7 +16,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from .errors import Location, SpecError
+from .errors import Location
 from .layers import ACTIVATIONS, Activation, AdaptivePool, ChannelSlice, Concat, Conv, Elementwise, Layer, Shape
 from .located import LocatedList
 from .options import Options
@@ -127,6 +127,9 @@ def _squeeze_excite(b: Expansion, o: Options, x: int) -> int:
         squeeze = max(1, math.floor(Fraction(str(ratio)) * channels))
     activation = o.choice("activation", tuple(ACTIVATIONS), "relu")
     gate = o.choice("gate", ("sigmoid", "hardsigmoid"), "sigmoid")
+    inplace = o.flag("inplace", False)  # the activation in place (EfficientNet: partial(nn.SiLU, inplace=True))
+    if inplace and activation == "softplus":
+        raise o.error("softplus has no in-place form in PyTorch; leave 'inplace' out", "inplace")
     ones, kind = (1,) * dims, f"conv{dims}d"
 
     def conv(c_in: int, c_out: int) -> Conv:
@@ -136,7 +139,7 @@ def _squeeze_excite(b: Expansion, o: Options, x: int) -> int:
     name, where = o.name, o.where
     pool = b.add(f"{name}.pool", lambda _: AdaptivePool("avg", dims, ones, kind="global_avg_pool"), (x,), where)
     down = b.add(f"{name}.reduce", lambda _: conv(channels, squeeze), (pool,), where)
-    act = b.add(f"{name}.{activation}", lambda _: Activation(activation, kind=activation), (down,), where)
+    act = b.add(f"{name}.{activation}", lambda _: Activation(activation, inplace, kind=activation), (down,), where)
     up = b.add(f"{name}.expand", lambda _: conv(squeeze, channels), (act,), where)
     scale = b.add(f"{name}.{gate}", lambda _: Activation(gate, kind=gate), (up,), where)
     return b.add(f"{name}.scale", lambda _: Elementwise(op="mul", inputs=2, kind="mul"), (x, scale), where)
@@ -149,5 +152,5 @@ STRUCTURES: Mapping[str, Structure] = MappingProxyType({
     "residual": Structure(_residual, ("body", "shortcut", "inplace"), ("body",)),
     "dense": Structure(_dense, ("body",), ("body",)),
     "split": Structure(_split, ("parts", "sizes", "names")),
-    "squeeze_excite": Structure(_squeeze_excite, ("reduce", "ratio", "activation", "gate")),
+    "squeeze_excite": Structure(_squeeze_excite, ("reduce", "ratio", "activation", "gate", "inplace")),
 })

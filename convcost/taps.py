@@ -32,32 +32,77 @@ __all__ = ["RULES", "NonpaddingMacs", "conv_axis_hits", "layer_macs_nonpadding",
            "transposed_axis_hits"]
 
 
-def _count(low: int, high: int) -> int:
-    """Integers in [low, high]."""
-    return max(0, high - low + 1)
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """``sum(floor((a*i + b) / m) for i in range(n))`` for ``m > 0`` in O(log) steps (the Euclid-like
+    reduction of AtCoder's floor_sum), so a kernel of 10^29 taps costs what a 3x3 does."""
+    total = 0
+    if a < 0 or a >= m:
+        total += n * (n - 1) // 2 * (a // m)
+        a %= m
+    if b < 0 or b >= m:
+        total += n * (b // m)
+        b %= m
+    while n > 0:
+        if a >= m:
+            total += n * (n - 1) // 2 * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        top = a * n + b
+        if top < m:
+            break
+        n, b = divmod(top, m)
+        m, a = a, m
+    return total
+
+
+def _hits(positions: int, target: int, kernel: int, stride: int, left: int, dilation: int) -> int:
+    """Pairs (position o < ``positions``, tap t < ``kernel``) with ``0 <= o*stride + t*dilation - left < target``.
+
+    Tap t reaches the positions ``o`` in ``[low(t), high(t)]``, with ``low(t) = max(0, -floor(sh/s))``
+    and ``high(t) = min(positions - 1, floor((target - 1 - sh)/s))`` for ``sh = t*d - left``. A tap
+    reaches any position when ``-(positions - 1)*s <= sh <= target - 1``, an interval of taps; the clamps
+    split it in at most three runs, and each run's sum of floors is one :func:`_floor_sum`.
+    """
+    s, d = stride, dilation
+    first = max(0, -(((positions - 1) * s - left) // d))  # ceil((left - (positions-1)*s) / d)
+    last = min(kernel - 1, (target - 1 + left) // d)
+    if positions <= 0 or target <= 0 or first > last:
+        return 0
+    floor_low = max(first, min(last + 1, -(-left // d)))  # from here on low(t) = 0 (sh >= 0)
+    full_high = max(first, min(last + 1, (target - 1 - (positions - 1) * s + left) // d + 1))  # high(t) < p-1 from
+    total = 0
+    for start, stop in _runs(first, last + 1, floor_low, full_high):
+        count = stop - start
+        if count <= 0:
+            continue
+        # high(t): positions - 1 before full_high, else floor((target-1+left - t*d)/s), t = stop-1-i
+        if start < full_high:
+            high = (positions - 1) * count
+        else:
+            high = _floor_sum(count, s, d, target - 1 + left - (stop - 1) * d)
+        # low(t): -floor((t*d - left)/s) before floor_low, else 0, t = start+i
+        low = -_floor_sum(count, s, d, start * d - left) if start < floor_low else 0
+        total += high - low + count
+    return total
+
+
+def _runs(start: int, stop: int, *cuts: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut at the points ``cuts`` that fall inside it."""
+    points = sorted({start, stop, *(cut for cut in cuts if start < cut < stop)})
+    return list(zip(points, points[1:]))
 
 
 def conv_axis_hits(length_in: int, length_out: int, kernel: int, stride: int, left: int, dilation: int) -> int:
     """Pairs (output o, tap t) with ``0 <= o*stride - left + t*dilation < length_in``, ``0 <= o < length_out``."""
-    hits = 0
-    for t in range(kernel):
-        shift = t * dilation - left  # o*s + shift inside [0, L_in)
-        low = max(0, -(shift // stride))  # ceil(-shift / s)
-        high = min(length_out - 1, (length_in - 1 - shift) // stride)
-        hits += _count(low, high)
-    return hits
+    return _hits(length_out, length_in, kernel, stride, left, dilation)
 
 
 def transposed_axis_hits(length_in: int, length_out: int, kernel: int, stride: int, padding: int,
                          dilation: int) -> int:
     """Pairs (input i < length_in, tap t) landing inside: ``0 <= i*stride - padding + t*dilation < length_out``."""
-    hits = 0
-    for t in range(kernel):
-        shift = t * dilation - padding
-        low = max(0, -(shift // stride))
-        high = min(length_in - 1, (length_out - 1 - shift) // stride)
-        hits += _count(low, high)
-    return hits
+    return _hits(length_in, length_out, kernel, stride, padding, dilation)
 
 
 Rule = Callable[[Any, tuple[Shape, ...], Shape], int]

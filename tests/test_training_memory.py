@@ -11,8 +11,6 @@ those figures are matched exactly. The plain CPU figures differ by the documente
 
 from __future__ import annotations
 
-import math
-import re
 import typing
 from pathlib import Path
 
@@ -20,12 +18,8 @@ import pytest
 
 from convcost import analyze, load, loads
 from convcost.layers import (
-    Activation,
-    AdaptivePool,
-    Elementwise,
     Dropout,
     Flatten,
-    Identity,
     Layer,
     Pool,
     Softmax,
@@ -47,6 +41,8 @@ from convcost.training_memory import (
     training_memory,
 )
 
+from .peak_schedule import schedule_peak, unmarked
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DATA = Path(__file__).resolve().parent / "data"
@@ -54,13 +50,18 @@ F32 = 4
 
 # --------------------------------------------------------------------------- measured tables
 
-# Produced by (one run per example and batch):
+# Produced by (one run per example and batch, in the first round, before the examples carried
+# torchvision's in-place marks):
 #   /work/venv-torch-train/bin/python tools/torch_measure.py examples/<name>.yaml --batch <1|32>
 # training.*.saved_activation_bytes of the two variants and mixed_precision.*.{saved_activation,
 # weight_copy}_bytes of "as_written" (mixed precision: bfloat16 autocast on CPU, float32 master
 # weights). The torchvision variant's mixed-precision figures equal the as-written ones.
 # Columns: fp32 cuda_kernels, fp32 cpu, torchvision fp32 cuda_kernels, torchvision fp32 cpu,
 # mixed cuda_kernels, mixed cpu, half-precision weight copies.
+# The examples now carry torchvision's marks: the "as written" columns are those of the variant
+# the tool now calls `out_of_place` (every mark ignored; `unmarked()` below), the torchvision
+# columns those of the examples as they are. Re-measured at batch 1 with the current tool
+# (`--variants as_written,out_of_place`): every figure of this table identical.
 SAVED = {
     ("googlenet", 1): (35_467_872, 35_470_944, 35_467_872, 35_470_944, 23_406_336, 23_405_360, 13_980_544),
     ("googlenet", 32): (1_134_971_904, 1_135_070_208, 1_134_971_904, 1_135_070_208,
@@ -108,7 +109,8 @@ OPTIMIZER = {
 # --------------------------------------------------------------------------- helpers
 
 #: Where torchvision computes in place (tools/torch_measure.py TORCHVISION_INPLACE, read from
-#: pytorch/vision's resnet.py, vgg.py, mobilenetv2.py + ops/misc.py, googlenet.py).
+#: pytorch/vision's resnet.py, vgg.py, mobilenetv2.py + ops/misc.py, googlenet.py): the examples
+#: carry exactly these marks (tests/test_training_graph.py::test_examples_carry_torchvision_marks).
 TORCHVISION_ACTIVATIONS = {"resnet18": "relu", "resnet50": "relu", "vgg16": "relu", "mobilenet_v2": "relu6",
                            "googlenet": "relu", "nin_cifar10": "relu"}
 TORCHVISION_INPLACE_ADD = {"resnet18", "resnet50"}
@@ -118,15 +120,9 @@ def example(name: str) -> Network:
     return load(str(EXAMPLES / f"{name}.yaml"))
 
 
-def torchvision_variant(name: str) -> Network:
-    """The example with `inplace: true` on every ReLU/ReLU6 torchvision makes in place (spec text
-    rewritten as the lead would write it). Residual adds cannot be marked in place yet."""
-    text = (EXAMPLES / f"{name}.yaml").read_text()
-    function = TORCHVISION_ACTIVATIONS.get(name)
-    if function is not None:
-        text, count = re.subn(rf"^(\s*- ){function}\s*$", rf"\1{function}: {{inplace: true}}", text, flags=re.MULTILINE)
-        assert count > 0
-    return loads(text, source=f"{name} (torchvision in-place)")
+def out_of_place(name: str) -> Network:
+    """The example as it was written before it carried torchvision's in-place marks."""
+    return unmarked(EXAMPLES / f"{name}.yaml")
 
 
 def dropout_elements(network: Network, batch: int) -> int:
@@ -321,26 +317,22 @@ CASES = sorted(SAVED)
 
 @pytest.mark.parametrize("name,batch", CASES)
 def test_saved_activations_equal_pytorch(name: str, batch: int) -> None:
-    assert saved_activation_bytes(example(name), batch=batch) == SAVED[name, batch][0]
+    # In-place ReLU saves the storage the next layer saves anyway; in-place ReLU6 saves a copy of
+    # its input; an in-place add saves nothing: torchvision's in-place choices do not change what
+    # training keeps.
+    measured, _, torchvision, _, *_ = SAVED[name, batch]
+    assert saved_activation_bytes(example(name), batch=batch) == torchvision == measured
+    if name in TORCHVISION_ACTIVATIONS:
+        assert saved_activation_bytes(out_of_place(name), batch=batch) == measured
 
 
 @pytest.mark.parametrize("name,batch", CASES)
 def test_saved_activations_cpu_dropout_difference(name: str, batch: int) -> None:
     # On CPU, F.dropout keeps its mask in the activation dtype (4 bytes) instead of bool (1 byte).
     network = example(name)
-    cpu = SAVED[name, batch][1]
+    _, cpu, torchvision, torchvision_cpu, *_ = SAVED[name, batch]
     assert cpu - saved_activation_bytes(network, batch=batch) == dropout_elements(network, batch) * (F32 - 1)
-
-
-@pytest.mark.parametrize("name,batch", CASES)
-def test_torchvision_variant_saved_activations(name: str, batch: int) -> None:
-    # In-place ReLU saves the storage the next layer saves anyway; in-place ReLU6 saves a copy of
-    # its input: torchvision's in-place choices do not change what training keeps. The measured
-    # variant also adds in place (ResNet), which convcost cannot mark yet and which saves nothing.
-    network = torchvision_variant(name)
-    _, _, measured, measured_cpu, *_ = SAVED[name, batch]
-    assert saved_activation_bytes(network, batch=batch) == measured == SAVED[name, batch][0]
-    assert measured_cpu - measured == dropout_elements(network, batch) * (F32 - 1)
+    assert torchvision_cpu - torchvision == dropout_elements(network, batch) * (F32 - 1)
 
 
 @pytest.mark.parametrize("name,batch", CASES)
@@ -536,9 +528,10 @@ def test_zoo_3d_pooling_under_cpu_autocast(batch: int) -> None:
 # Produced by the same runs as SAVED: variants.<as_written|torchvision>.inference.
 # schedule_peak_without_pool_indices_bytes and schedule_peak_bytes (the last-use schedule of the
 # aten ops PyTorch runs under torch.no_grad(); "with indices" counts the int64 indices CPU max
-# pooling returns even at inference). Columns: as written, as written with indices,
-# torchvision in place, torchvision in place with indices. The torchvision columns are what
-# convcost's peak must equal once the examples carry torchvision's `inplace` marks.
+# pooling returns even at inference). Columns: as written then (now: out of place), the same
+# with indices, torchvision in place (now: the examples as written), the same with indices.
+# convcost's peak of each example equals the torchvision column; of the unmarked example, the
+# first. Batch 1 re-measured with the current tool: identical.
 INFERENCE = {
     ("googlenet", 1): (6_422_528, 6_422_528, 4_014_080, 5_619_712),
     ("googlenet", 32): (205_520_896, 205_520_896, 128_450_560, 179_830_784),
@@ -589,60 +582,27 @@ ALLOCATOR = {
 }
 
 
-def schedule_peak(network: Network, batch: int, *, inplace: str | None = None, inplace_add: bool = False,
-                  pool_indices: bool = False) -> int:
-    """Last-use schedule written out independently of convcost.costs: storages with owners,
-    freed after their last reader; optional in-place activations and adds; optional int64
-    indices alive while a max pool runs. Bytes at float32."""
-    def is_view(layer: typing.Any) -> bool:
-        if isinstance(layer, (Flatten, Identity, Dropout)):
-            return True
-        if isinstance(layer, Activation):
-            return layer.inplace or layer.function == inplace
-        return isinstance(layer, Elementwise) and inplace_add
-
-    owner = {INPUT: INPUT}
-    size = {INPUT: math.prod(network.input_shape)}
-    last = {INPUT: -1}
-    for node in network.nodes:
-        owner[node.index] = owner[node.inputs[0]] if is_view(node.layer) else node.index
-        if owner[node.index] == node.index:
-            size[node.index] = numel(node.output_shape)
-        for ref in node.inputs:
-            last[owner[ref]] = node.index
-        last[owner[node.index]] = node.index
-    kept = owner[network.nodes[-1].index]
-    alive = peak = size[INPUT]
-    for node in network.nodes:
-        if owner[node.index] == node.index:
-            alive += size[node.index]
-        extra = 0
-        if pool_indices and isinstance(node.layer, (Pool, AdaptivePool)) and node.layer.op == "max":
-            extra = 2 * numel(node.output_shape)  # int64: two float32 slots an element
-        peak = max(peak, alive + extra)
-        alive -= sum(size[o] for o, step in last.items() if step == node.index and o != kept)
-    return peak * batch * F32
-
-
 @pytest.mark.parametrize("name,batch", CASES)
-def test_as_written_peak_equals_pytorch_schedule(name: str, batch: int) -> None:
-    network = example(name)
-    plain, indices, _, _ = INFERENCE[name, batch]
+def test_unmarked_peak_equals_pytorch_schedule(name: str, batch: int) -> None:
+    plain, indices, marked, _ = INFERENCE[name, batch]
+    network = out_of_place(name) if name in TORCHVISION_ACTIVATIONS else example(name)
     assert analyze(network, batch=batch).totals.peak_activation_bytes == plain
     assert schedule_peak(network, batch) == plain
     assert schedule_peak(network, batch, pool_indices=True) == indices
+    if name not in TORCHVISION_ACTIVATIONS:
+        assert marked == plain  # nothing to mark
 
 
 @pytest.mark.parametrize("name,batch", CASES)
-def test_torchvision_peak_equals_pytorch_schedule(name: str, batch: int) -> None:
+def test_example_peak_equals_pytorch_schedule(name: str, batch: int) -> None:
+    # With torchvision's in-place ReLUs and adds, convcost's peak is the schedule PyTorch runs. In
+    # the ResNets the in-place add does not move the peak (it is at the stem's batch norm); in
+    # GoogLeNet the max pool's indices would (CPU only; not modelled).
     network = example(name)
     _, _, plain, indices = INFERENCE[name, batch]
-    marks = {"inplace": TORCHVISION_ACTIVATIONS.get(name), "inplace_add": name in TORCHVISION_INPLACE_ADD}
-    assert schedule_peak(network, batch, **marks) == plain  # type: ignore[arg-type]
-    assert schedule_peak(network, batch, pool_indices=True, **marks) == indices  # type: ignore[arg-type]
-    # With the activations marked in place, convcost's own schedule already gives it: in the
-    # ResNets the in-place add does not move the peak (it is at the stem's batch norm).
-    assert analyze(torchvision_variant(name), batch=batch).totals.peak_activation_bytes == plain
+    assert analyze(network, batch=batch).totals.peak_activation_bytes == plain
+    assert schedule_peak(network, batch) == plain
+    assert schedule_peak(network, batch, pool_indices=True) == indices
 
 
 @pytest.mark.parametrize("name,batch", CASES)
@@ -652,7 +612,9 @@ def test_allocator_peak_is_at_least_the_schedule(name: str, batch: int) -> None:
 
 
 def test_allocator_ratios_are_the_documented_ones() -> None:
+    # The doc's table: the example as it is (torchvision's marks), then before the marks.
     text = (ROOT / "docs" / "conventions_training.md").read_text()
-    for (name, batch), (allocator, _) in ALLOCATOR.items():
-        ratio = allocator / INFERENCE[name, batch][1]
-        assert f"| {name} | {batch} | {INFERENCE[name, batch][1]:,} | {allocator:,} | {ratio:.2f} |" in text
+    for (name, batch), (before, marked) in ALLOCATOR.items():
+        _, unmarked_schedule, _, schedule = INFERENCE[name, batch]
+        assert f"| {name} | {batch} | {schedule:,} | {marked:,} | {marked / schedule:.2f} | {unmarked_schedule:,} | " \
+               f"{before:,} | {before / unmarked_schedule:.2f} |" in text

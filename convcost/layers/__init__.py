@@ -29,7 +29,7 @@ __all__ = [
     "ChannelSlice", "Concat", "Conv", "ConvTranspose", "Crop", "Dropout", "Elementwise", "Flatten", "Identity",
     "Layer", "LayerError", "LayerScale", "Linear", "Normalization", "Opaque", "PReLU", "PixelShuffle", "Pool", "Shape",
     "Softmax", "Upsample", "aliases_input", "conv_output_length", "conv_transpose_output_length", "numel",
-    "pool_output_length",
+    "pool_output_length", "rule_for",
 ]
 
 Layer = (
