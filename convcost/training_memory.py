@@ -5,7 +5,7 @@ type to a :class:`TrainingRule`: the tensors a layer's forward saves for its bac
 (:class:`SavedTensor`), the precision of its output under autocast, and how many parameter
 tensors it owns. The rules were read off
 PyTorch 2.13 with ``saved_tensors_hooks`` (``tools/torch_measure.py``) and are written out,
-with the measurements that check them, in docs/conventions_training.md.
+with the measurements that check them, in docs/conventions.md ("Training memory").
 
 A saved tensor is identified by the storage it lives in, so sharing is found exactly as
 :func:`convcost.costs.peak_activation_elements` finds it for inference: a node's output owns a

@@ -5,7 +5,7 @@ the tensors a layer's forward saves for its backward (:class:`SavedTensor`), the
 its output under autocast, and how many parameter tensors it owns. Every rule was read off
 PyTorch 2.13 with ``saved_tensors_hooks`` (``tools/torch_measure.py``, layer by layer on the
 zoo specs of ``tests/data``) and is written out, with the measurements that check it, in
-docs/conventions_training.md. :mod:`convcost.training_memory` does the accounting.
+docs/conventions.md ("Training memory"). :mod:`convcost.training_memory` does the accounting.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def _dropout_saves(layer: Dropout, node: Node) -> tuple[SavedTensor, ...]:
         # input * zeros({}): the 0-dim zero is saved
         return (SavedTensor("new", elements=1, batched=False, what="zero scalar"),)
     # native_dropout, the kernel F.dropout runs on CUDA: a bool mask (on CPU, F.dropout
-    # saves a mask in the input's dtype instead; see docs/conventions_training.md).
+    # saves a mask in the input's dtype instead; see docs/conventions.md ("Training memory")).
     return (SavedTensor("new", "bool", elements=numel(node.input_shapes[0]), what="mask"),)
 
 

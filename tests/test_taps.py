@@ -230,3 +230,25 @@ def test_rule_table_covers_every_layer_type() -> None:
     assert set(typing.get_args(layers.Layer)) == set(RULES)
     with pytest.raises(TypeError, match="no non-padding MAC rule"):
         layer_macs_nonpadding(object(), ((1,),), (1,))
+
+
+def test_the_tap_sum_is_closed_form_on_random_axes_and_huge_kernels() -> None:
+    """The floor-sum form against the definition on 20,000 random small axes (padding beyond the kernel,
+    negative left offsets, empty axes), then kernels no loop could visit."""
+    import random
+
+    from convcost.taps import conv_axis_hits, transposed_axis_hits
+
+    rnd = random.Random(7)
+    for _ in range(20_000):
+        n_in, n_out, k = rnd.randint(0, 25), rnd.randint(0, 25), rnd.randint(1, 12)
+        s, d, left = rnd.randint(1, 6), rnd.randint(1, 6), rnd.randint(-8, 40)
+        expected = sum(1 for o in range(n_out) for t in range(k) if 0 <= o * s - left + t * d < n_in)
+        assert conv_axis_hits(n_in, n_out, k, s, left, d) == expected
+        expected = sum(1 for i in range(n_in) for t in range(k) if 0 <= i * s - left + t * d < n_out)
+        assert transposed_axis_hits(n_in, n_out, k, s, left, d) == expected
+    # 'same' padding with a kernel of 10^29 on 28 pixels: every output reads all 28 inputs, 28 * 28 pairs.
+    k = 10**29 - 1
+    assert conv_axis_hits(28, 28, k, 1, (k - 1) // 2, 1) == 28 * 28
+    # no padding, kernel k on L = k + 9 inputs: 10 outputs, each reading k real inputs.
+    assert conv_axis_hits(k + 9, 10, k, 1, 0, 1) == 10 * k

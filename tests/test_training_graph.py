@@ -6,7 +6,7 @@ full command lines are in the tool's docstring). ``cuda_kernels`` figures follow
 CPU run differs and CUDA can be emulated (dropout through ``native_dropout``; under autocast,
 CUDA's float32 policy for softmax, upsampling, layer norm, group norm and softplus): that is
 convcost's convention and is matched exactly. Plain CPU figures differ by the documented amounts
-(docs/conventions_training.md), computed here in closed form where one exists.
+(docs/conventions.md ("Training memory")), computed here in closed form where one exists.
 """
 
 from __future__ import annotations
@@ -561,7 +561,7 @@ def test_graph_example_allocator_gap_is_documented(name: str, batch: int) -> Non
     assert allocator >= schedule
     row = f"| {name} | {batch} | {schedule:,} | {allocator:,} | {allocator / schedule:.2f} | {unmarked_schedule:,} | "
     row += "- | - |" if before is None else f"{before:,} | {before / unmarked_schedule:.2f} |"
-    assert row in (ROOT / "docs" / "conventions_training.md").read_text()
+    assert row in (ROOT / "docs" / "conventions.md").read_text()
 
 
 def test_in_place_softplus_is_refused_by_the_cli() -> None:

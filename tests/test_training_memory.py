@@ -6,7 +6,7 @@ the full command lines are in the tool's docstring. ``cuda_kernels`` figures are
 dropout through ``torch.native_dropout`` (the kernel ``F.dropout`` runs on CUDA) and, under
 autocast, CUDA's float32 policy for softmax and upsampling: that is convcost's convention, so
 those figures are matched exactly. The plain CPU figures differ by the documented amounts
-(docs/conventions_training.md), which are computed here in closed form and checked too.
+(docs/conventions.md ("Training memory")), which are computed here in closed form and checked too.
 """
 
 from __future__ import annotations
@@ -557,7 +557,7 @@ INFERENCE = {
 
 # Same runs: variants.<as_written|torchvision>.allocator.allocator_peak_bytes, the peak of
 # PyTorch's CPU allocator over the forward (profiler memory events), documentation figures
-# for docs/conventions_training.md. Columns: as written, torchvision in place.
+# for docs/conventions.md ("Training memory"). Columns: as written, torchvision in place.
 ALLOCATOR = {
     ("googlenet", 1): (7_024_640, 7_024_640),
     ("googlenet", 32): (224_788_480, 224_788_480),
@@ -613,7 +613,7 @@ def test_allocator_peak_is_at_least_the_schedule(name: str, batch: int) -> None:
 
 def test_allocator_ratios_are_the_documented_ones() -> None:
     # The doc's table: the example as it is (torchvision's marks), then before the marks.
-    text = (ROOT / "docs" / "conventions_training.md").read_text()
+    text = (ROOT / "docs" / "conventions.md").read_text()
     for (name, batch), (before, marked) in ALLOCATOR.items():
         _, unmarked_schedule, _, schedule = INFERENCE[name, batch]
         assert f"| {name} | {batch} | {schedule:,} | {marked:,} | {marked / schedule:.2f} | {unmarked_schedule:,} | " \

@@ -65,7 +65,7 @@ Environment (a private venv, never a dependency of convcost)::
     /work/venv-torch-train/bin/pip install -e .
 
 Commands run for the figures in tests/test_training_memory.py, tests/test_training_graph.py and
-docs/conventions_training.md (from the worktree root, one JSON document per run; ``T`` stands
+docs/conventions.md ("Training memory") (from the worktree root, one JSON document per run; ``T`` stands
 for ``/work/venv-torch-train/bin/python tools/torch_measure.py``)::
 
     mkdir -p measurements
