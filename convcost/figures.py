@@ -118,10 +118,10 @@ def figures(network: Network, report: NetworkCost, settings: Settings = Settings
     memory = None
     saved: list[tuple[int | None, int | None]] = [(None, None)] * len(network.nodes)
     if dtype in TRAINING_DTYPES and not (settings.mixed_precision and dtype != "float32"):
+        rows = saved_bytes_per_node(network, batch=batch, dtype=dtype, mixed_precision=settings.mixed_precision)
         memory = training_memory(network, batch=batch, dtype=dtype, optimizer=settings.optimizer,
-                                 mixed_precision=settings.mixed_precision)
-        saved = [(row.activation_bytes, row.weight_copy_bytes) for row in
-                 saved_bytes_per_node(network, batch=batch, dtype=dtype, mixed_precision=settings.mixed_precision)]
+                                 mixed_precision=settings.mixed_precision, rows=rows)
+        saved = [(row.activation_bytes, row.weight_copy_bytes) for row in rows]
     elif settings.mixed_precision:
         notes.append(f"mixed precision keeps float32 master weights: no training memory for a {dtype} report")
     else:

@@ -22,7 +22,7 @@ Counts are exact integers; an unknown layer type is an error, never zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -212,17 +212,19 @@ class TrainingMemory:
 
 
 def training_memory(network: Network, *, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
-                    mixed_precision: bool = False) -> TrainingMemory:
+                    mixed_precision: bool = False, rows: Sequence[NodeSaved] | None = None) -> TrainingMemory:
     """The training-memory breakdown of a network (see :class:`TrainingMemory`).
 
     Parameters, gradients and optimizer state are in ``dtype`` (float32 master copies under
     mixed precision): ``param_bytes = gradient_bytes = params * D`` and
-    ``optimizer_state_bytes = OPTIMIZER_STATE_COPIES[optimizer] * params * D``.
+    ``optimizer_state_bytes = OPTIMIZER_STATE_COPIES[optimizer] * params * D``. ``rows``: the
+    network's :func:`saved_bytes_per_node` at the same settings, when the caller has them already.
     """
     if optimizer not in OPTIMIZER_STATE_COPIES:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     size = _check(batch, dtype, mixed_precision)
-    rows = saved_bytes_per_node(network, batch=batch, dtype=dtype, mixed_precision=mixed_precision)
+    if rows is None:
+        rows = saved_bytes_per_node(network, batch=batch, dtype=dtype, mixed_precision=mixed_precision)
     params = tensors = 0
     for node in network.nodes:
         params += layer_cost(node.layer, node.input_shapes, node.output_shape).params

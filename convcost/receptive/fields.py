@@ -161,13 +161,18 @@ def _checked(period: int, where: str) -> int:
     return period
 
 
-def resample(axis: AxisState, ratio: Fraction, reads: Callable[[int], Reads], length: int, where: str) -> AxisState:
+def resample(axis: AxisState, ratio: Fraction | int, reads: Callable[[int], Reads], length: int,
+             where: str) -> AxisState:
     """A layer whose output ``o`` reads the positions ``reads(o)``; ``reads(o + n)`` is
     ``reads(o)`` moved by ``n * ratio`` positions whenever that is a whole number."""
     if axis.whole:
         return AxisState(axis.components, length, whole=True)
     out = []
     for component in axis.components:
+        if component.period == 1 and ratio.denominator == 1:  # most layers: one field, moved by the stride
+            bounds = _union(component.span(*read) for read in reads(0))
+            out.append(Periodic(1, component.shift * int(ratio), (bounds,)))
+            continue
         # Smallest period whose input move is a whole number of input periods.
         period = _checked(ratio.denominator * component.period // math.gcd(component.period, ratio.numerator), where)
         moved = period * ratio
@@ -185,10 +190,11 @@ def join(axes: list[AxisState], where: str) -> AxisState:
     wholes = [axis for axis in axes if axis.whole]
     if wholes:
         return AxisState(wholes[0].components, length, whole=True)
-    by_jump: dict[Fraction, list[Periodic]] = {}
+    by_jump: dict[Fraction | int, list[Periodic]] = {}  # an int jump and the equal Fraction are one key
     for axis in axes:
         for component in axis.components:
-            by_jump.setdefault(component.jump, []).append(component)
+            jump = component.shift if component.period == 1 else component.jump
+            by_jump.setdefault(jump, []).append(component)
     merged = []
     for jump, group in by_jump.items():
         period = _checked(math.lcm(*(c.period for c in group)), where)

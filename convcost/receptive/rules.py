@@ -89,7 +89,7 @@ def _conv_like(node: Node, fields: tuple[Field, ...], context: Context) -> Field
         def reads(o: int, k: int = k, s: int = s, d: int = d, left: int = left) -> Reads:
             return _window(o * s - left, d, k)
 
-        out.append(resample(axis, Fraction(s), reads, n, node.name))
+        out.append(resample(axis, s, reads, n, node.name))
     return tuple(out)
 
 
@@ -159,7 +159,7 @@ def _adaptive_pool(node: Node, fields: tuple[Field, ...], context: Context) -> F
 
 def _shifted(axis: AxisState, by: int, length: int, where: str) -> AxisState:
     """Output position ``o`` reads input position ``o + by``."""
-    return resample(axis, Fraction(1), lambda o: _window(o + by, 1, 1), length, where)
+    return resample(axis, 1, lambda o: _window(o + by, 1, 1), length, where)
 
 
 def _join_rule(node: Node, fields: tuple[Field, ...], context: Context) -> Field:
