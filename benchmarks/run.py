@@ -106,6 +106,7 @@ import json, os, sys, time
 from convcost.spec import load_spec
 from convcost.builder import build_network
 from convcost.costs import analyze
+from convcost.figures import with_figures
 from convcost.render.analysis import report_dict
 from convcost.render.common import json_chunks
 clock = time.process_time
@@ -114,6 +115,8 @@ start = clock(); spec = load_spec(sys.argv[1]); times["load (YAML -> located tre
 start = clock(); network = build_network(spec); times["build (shapes, names)"] = clock() - start
 del spec
 start = clock(); report = analyze(network); times["analyze (costs, peak schedule)"] = clock() - start
+start = clock(); report = with_figures(network, report)
+times["figures (training, receptive fields, taps)"] = clock() - start
 del network
 sink = open(os.devnull, "w")
 start = clock()
