@@ -206,6 +206,13 @@ class Linear:
         return (*shape[:index], self.out_features, *shape[index + 1:])
 
 
+def _with_channels(shape: Shape, channels: int) -> Shape:
+    """``shape`` itself, for a per-channel layer of ``channels`` channels."""
+    if shape[0] != channels:
+        raise LayerError(f"expects {channels} channels, got {shape[0]}")
+    return shape
+
+
 @dataclass(frozen=True, slots=True)
 class BatchNorm:
     """``nn.BatchNorm{1,2,3}d`` over the channel axis."""
@@ -216,9 +223,7 @@ class BatchNorm:
     kind: str = "batch_norm"
 
     def output_shape(self, shape: Shape) -> Shape:
-        if shape[0] != self.num_features:
-            raise LayerError(f"expects {self.num_features} channels, got {shape[0]}")
-        return shape
+        return _with_channels(shape, self.num_features)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,9 +268,7 @@ class LayerScale(SameShape):
     kind: str = "layer_scale"
 
     def output_shape(self, shape: Shape) -> Shape:
-        if shape[0] != self.channels:
-            raise LayerError(f"expects {self.channels} channels, got {shape[0]}")
-        return shape
+        return _with_channels(shape, self.channels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,9 +292,7 @@ class PReLU(SameShape):
     kind: str = "prelu"
 
     def output_shape(self, shape: Shape) -> Shape:
-        if self.num_parameters != 1 and shape[0] != self.num_parameters:
-            raise LayerError(f"expects {self.num_parameters} channels, got {shape[0]}")
-        return shape
+        return shape if self.num_parameters == 1 else _with_channels(shape, self.num_parameters)
 
 
 @dataclass(frozen=True, slots=True)
