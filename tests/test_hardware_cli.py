@@ -6,6 +6,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from convcost.cli import app
@@ -40,3 +42,15 @@ def test_csv_and_table_and_one_profile() -> None:
     assert table.exit_code == 0 and "320 GB/s" in table.stdout and "lower bound" in table.stdout
     unknown = runner.invoke(app, ["hardware", "rtx4080"])
     assert unknown.exit_code == 2 and "did you mean 'rtx4090'" in unknown.stderr
+
+
+def test_the_table_fits_the_width_and_leaves_no_trailing_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As every other table: off a terminal its natural width with no trailing space; at 60 columns the
+    columns that fit (the device name, then the rarer precisions, go first), no number cut."""
+    plain = runner.invoke(app, ["hardware"]).stdout
+    assert all(line == line.rstrip() for line in plain.splitlines())
+    assert "NVIDIA T4" in plain and "3,350 GB/s" in plain
+    monkeypatch.setenv("COLUMNS", "60")
+    narrow = runner.invoke(app, ["hardware"]).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+    assert "3,350 GB/s" in narrow and "989.5 T" in narrow and "NVIDIA" not in narrow

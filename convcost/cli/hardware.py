@@ -8,9 +8,9 @@ import typer
 
 from ..errors import ConvcostError
 from ..hardware import get_profile, list_profiles
-from ..render.common import View
 from ..render.hardware import HARDWARE_RENDERERS
 from .app import app, fail
+from .display import display, for_output
 from .options import OutputOptions, with_option_groups
 from .output import emit
 
@@ -31,6 +31,8 @@ def hardware(
     """
     try:
         profiles = list_profiles() if name is None else (get_profile(name),)
-        emit(target.format, HARDWARE_RENDERERS[target.format](profiles, View()), output=target.output)
+        shown = display(to_file=target.to_file)
+        emit(target.format, for_output(HARDWARE_RENDERERS[target.format](profiles, shown.view()), shown),
+             output=target.output)
     except ConvcostError as error:
         fail(error)

@@ -6,13 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
-
 from ..hardware import PRECISIONS, Figure, HardwareProfile
 from ..units import humanize
 from .common import SCHEMA_VERSION, View, code, csv_text, escape
+from .layout import Column, Lines, choose_columns, glyphs_for, layout, wrap_parts
 
 __all__ = ["HARDWARE_RENDERERS", "hardware_csv", "hardware_dict", "hardware_markdown", "hardware_table"]
 
@@ -51,19 +48,33 @@ def _peaks(profile: HardwareProfile) -> list[str]:
     return [humanize(known[p].value, "").strip() if p in known else "-" for p in PRECISIONS]
 
 
-def hardware_table(profiles: Sequence[HardwareProfile], view: View = View()) -> Group:
-    """One row per profile: peak operations per second by precision and bandwidth; '-' is refused."""
-    table = Table(title="Hardware profiles: dense peak operations per second, memory bandwidth", title_justify="left")
-    table.add_column("Id")
-    table.add_column("Device")
-    for precision in PRECISIONS:
-        table.add_column(precision, justify="right")
-    table.add_column("Bandwidth", justify="right")
-    for profile in profiles:
-        table.add_row(profile.id, profile.name, *_peaks(profile), _bandwidth(profile))
-    note = Text("A roofline time is a lower bound on latency (no launch, cache or fusion effects), for comparing "
-                "drafts on one device. '-': no published figure, refused. Sources: convcost hardware --json.")
-    return Group(table, note)
+def hardware_table(profiles: Sequence[HardwareProfile], view: View = View()) -> Lines:
+    """One row per profile: peak operations per second by precision and bandwidth; '-' is refused. Columns
+    the width cannot hold are left out, the device name first (the id names it)."""
+    cells: dict[str, tuple[str, bool, list[str]]] = {
+        "id": ("Id", False, [profile.id for profile in profiles]),
+        "device": ("Device", False, [profile.name for profile in profiles]),
+        **{p: (p, True, [_peaks(profile)[index] for profile in profiles]) for index, p in enumerate(PRECISIONS)},
+        "bandwidth": ("Bandwidth", True, [_bandwidth(profile) for profile in profiles]),
+    }
+    candidates = [(key, (lambda key=key: Column(key, cells[key][0], cells[key][2], right=cells[key][1])))
+                  for key in cells]
+    steps = (("id", "float32", "float16", "bandwidth"), ("int8",), ("bfloat16",), ("tf32",), ("device",))
+    columns = choose_columns(candidates, steps, view.width)
+    order = list(cells)
+    columns.sort(key=lambda column: order.index(column.key))
+    lines = Lines()
+    for text in wrap_parts("Hardware profiles: dense peak operations per second, memory bandwidth".split(" "),
+                           view.width):
+        lines.add((text, "bold"))
+    lines.extend(layout(columns, glyphs=glyphs_for(view.ascii)))
+    for text in wrap_parts(_NOTE.split(" "), view.width):
+        lines.add(text)
+    return lines
+
+
+_NOTE = ("A roofline time is a lower bound on latency (no launch, cache or fusion effects), for comparing drafts "
+         "on one device. '-': no published figure, refused. Sources: convcost hardware --json.")
 
 
 def hardware_markdown(profiles: Sequence[HardwareProfile], view: View = View()) -> str:
