@@ -80,19 +80,31 @@ def scatter_conv_transpose(x: np.ndarray, w: np.ndarray, stride: tuple[int, ...]
     return out, multiplies, landing
 
 
+def _pads(layer: Conv) -> tuple[tuple[int, int], ...]:
+    """(left, right) padding per axis; 'same' puts PyTorch's odd extra pixel on the right."""
+    return tuple(((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) if layer.same else (p, p)
+                 for k, d, p in zip(layer.kernel, layer.dilation, layer.padding))
+
+
+def _weights(layer: Conv | ConvTranspose, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(layer, Conv):
+        return rng.standard_normal((layer.out_channels, layer.in_channels // layer.groups, *layer.kernel))
+    return rng.standard_normal((layer.in_channels, layer.out_channels // layer.groups, *layer.kernel))
+
+
+def _simulate(layer: Conv | ConvTranspose, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The layer run for real: (output, multiplies, multiplies reading real input or landing inside)."""
+    if isinstance(layer, Conv):
+        return padded_conv(x, w, layer.stride, _pads(layer), layer.dilation, layer.groups)
+    return scatter_conv_transpose(x, w, layer.stride, layer.padding, layer.output_padding, layer.dilation,
+                                  layer.groups)
+
+
 def _brute_force(node: Node, rng: np.random.Generator) -> tuple[int, int, np.ndarray]:
     layer = node.layer
+    assert isinstance(layer, (Conv, ConvTranspose))
     x = rng.standard_normal(node.input_shapes[0])
-    if isinstance(layer, Conv):
-        w = rng.standard_normal((layer.out_channels, layer.in_channels // layer.groups, *layer.kernel))
-        pads = tuple(((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) if layer.same else (p, p)
-                     for k, d, p in zip(layer.kernel, layer.dilation, layer.padding))
-        out, total, real = padded_conv(x, w, layer.stride, pads, layer.dilation, layer.groups)
-    else:
-        assert isinstance(layer, ConvTranspose)
-        w = rng.standard_normal((layer.in_channels, layer.out_channels // layer.groups, *layer.kernel))
-        out, total, real = scatter_conv_transpose(x, w, layer.stride, layer.padding, layer.output_padding,
-                                                  layer.dilation, layer.groups)
+    out, total, real = _simulate(layer, x, _weights(layer, rng))
     assert out.shape == node.output_shape
     return total, real, out
 
@@ -165,19 +177,14 @@ def test_the_brute_force_convolutions_compute_real_convolutions(seed: int) -> No
             continue
         (node,) = network.nodes
         layer = node.layer
+        assert isinstance(layer, (Conv, ConvTranspose))
         x = values.standard_normal(node.input_shapes[0])
+        w = _weights(layer, values)
+        mine, total, _ = _simulate(layer, x, w)
         if isinstance(layer, Conv):
-            w = values.standard_normal((layer.out_channels, layer.in_channels // layer.groups, *layer.kernel))
-            pads = tuple(((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) if layer.same else (p, p)
-                         for k, d, p in zip(layer.kernel, layer.dilation, layer.padding))
-            mine, total, _ = padded_conv(x, w, layer.stride, pads, layer.dilation, layer.groups)
-            reference, macs = bruteforce.conv(x, w, stride=layer.stride, padding=pads, dilation=layer.dilation,
-                                              groups=layer.groups)
+            reference, macs = bruteforce.conv(x, w, stride=layer.stride, padding=_pads(layer),
+                                              dilation=layer.dilation, groups=layer.groups)
         else:
-            assert isinstance(layer, ConvTranspose)
-            w = values.standard_normal((layer.in_channels, layer.out_channels // layer.groups, *layer.kernel))
-            mine, total, _ = scatter_conv_transpose(x, w, layer.stride, layer.padding, layer.output_padding,
-                                                    layer.dilation, layer.groups)
             reference, macs = bruteforce.conv_transpose(x, w, stride=layer.stride, padding=layer.padding,
                                                         output_padding=layer.output_padding,
                                                         dilation=layer.dilation, groups=layer.groups)
