@@ -19,6 +19,7 @@ from .kinds import COMMON_KEYS, LAYER_KINDS
 from .layers import ACTIVATIONS, Upsample
 from .spec import SHAPE_AXES, TOP_LEVEL_KEYS
 from .structures import STRUCTURES
+from .training_memory import OPTIMIZERS
 
 __all__ = ["OPTION_SCHEMAS", "kind_options", "report_schema", "spec_schema"]
 
@@ -266,7 +267,7 @@ def _totals_figures_schema() -> dict[str, Any]:
         "saved_activation_bytes": nullable_bytes,
         "training_memory_bytes": nullable_bytes,
         "training_memory": _nullable(_closed({
-            "optimizer": {"enum": ["sgd", "momentum", "adam", "adamw"]}, "mixed_precision": {"type": "boolean"},
+            "optimizer": {"enum": list(OPTIMIZERS)}, "mixed_precision": {"type": "boolean"},
             **_integers("saved_activation_bytes", "weight_copy_bytes", "param_bytes", "gradient_bytes",
                         "optimizer_state_bytes", "total_bytes")})),
         "receptive_field": _nullable({"type": "array", "items": _closed({"output": {"type": "string"},

@@ -16,17 +16,18 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Optional, TypeVar, get_type_hints
+from typing import Any, Optional, TypeVar, get_type_hints
 
 import typer
 
 from ..errors import ConvcostError, UsageError, did_you_mean
+from ..figures import Settings
+from ..hardware import get_profile
 from ..render.common import FORMATS
+from ..roofline import peak_precision
+from ..training_memory import OPTIMIZERS
 from ..units import DTYPE_BYTES
 from .app import fail
-
-if TYPE_CHECKING:
-    from ..figures import Settings
 
 __all__ = ["DECIMAL", "INTEGER", "OUTPUT_EXTENSIONS", "DepthOpt", "ExactOpt", "FigureOptions", "LayerFlags",
            "OutputOptions",
@@ -38,8 +39,6 @@ OUTPUT_EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown"
 _LAYER = "Input, or a single layer instead of SPEC"
 _REWRITE = "Bottleneck rewrite"
 _FIGURES = "Training memory and hardware"
-#: The optimizers training memory knows (convcost.training_memory.OPTIMIZERS, without importing it here).
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 
 
 def ascii_int(text: Any) -> int:
@@ -221,10 +220,6 @@ class FigureOptions:
     def settings(self, dtype: str) -> Settings:
         """The figures' settings for a report of ``dtype``; reads the hardware profile (a shipped name or a
         file), refusing an unknown name or a precision the profile does not publish."""
-        from ..figures import Settings
-        from ..hardware import get_profile
-        from ..roofline import peak_precision
-
         if self.mixed_precision and dtype != "float32":
             raise UsageError("--mixed-precision keeps float32 master weights and computes in half precision: use "
                              f"it with --dtype float32 (the default), not {dtype}")
