@@ -136,9 +136,8 @@ class _Builder:
                 raise _Stop(SpecError(f"stopped after {MAX_ERRORS} problems", Location(self.spec.source)))
         if len(self.nodes) >= MAX_NODES:
             raise _Stop(SpecError(f"network expands to more than {MAX_NODES:,} layers", where, name))
-        read = inputs[:1] or (len(self.nodes) - 1 if self.nodes else -1,)  # 'from: []' reads nothing: stand in
-        shape = self.shape(read[0])                                          # on the latest tensor
-        self.nodes.append(Node(len(self.nodes), name, Identity(), read, (shape,), shape, where))
+        shape = self.shape(inputs[0])  # every entry reads a tensor ('from: []' is refused in reads())
+        self.nodes.append(Node(len(self.nodes), name, Identity(), inputs[:1], (shape,), shape, where))
         self.tainted.add(len(self.nodes) - 1)
         self.tensors.setdefault(name, len(self.nodes) - 1)
         return len(self.nodes) - 1
